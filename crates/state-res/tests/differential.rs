@@ -1,0 +1,173 @@
+//! Differential testing against ruma's `state-res`: random rooms (see `support/room_gen.rs`)
+//! resolved by both, at every merge of two forks and over all forks at the end, and every
+//! generated event authorized by both.
+//!
+//! `TANDEM_DIFF_CASES` (default 2100, spread over room versions 10, 11 and 12) and
+//! `TANDEM_DIFF_SEED` (a number, or `random`) tune a run. A failure prints its seed and the
+//! smallest number of steps with that seed that still fails, with the events of that case.
+
+mod support;
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+use support::room_gen::{Oracle, Room, State};
+use support::ruma_oracle::RumaRoom;
+use tandem_state_res::{AuthEvent, EventType, MemoryStore, RoomVersion, authorize, resolve_strings};
+
+struct Both {
+    version: &'static str,
+    rules: RoomVersion,
+    ruma: RumaRoom,
+    store: MemoryStore,
+    mismatches: Vec<String>,
+    /// Authorization differences of the kind `known_divergence` describes.
+    known: usize,
+    chains_supplied: bool,
+}
+
+/// Where ruma and Synapse disagree and Tandem follows Synapse: with no `m.room.join_rules` in
+/// the state, ruma rejects every join and knock; Synapse reads the join rule as `invite`.
+fn known_divergence(event: &Value, state: &State) -> bool {
+    event["type"] == "m.room.member"
+        && matches!(event["content"]["membership"].as_str(), Some("join" | "knock"))
+        && !state.contains_key(&("m.room.join_rules".to_owned(), String::new()))
+}
+
+impl Both {
+    fn new(version: &'static str, chains_supplied: bool) -> Self {
+        Both {
+            version,
+            rules: RoomVersion::new(version).unwrap(),
+            ruma: RumaRoom::default(),
+            store: MemoryStore::new(),
+            mismatches: Vec::new(),
+            known: 0,
+            chains_supplied,
+        }
+    }
+
+    fn tandem_allows(&mut self, event: &Value, state: &State) -> bool {
+        let mut probe = self.store.clone();
+        let id = event["event_id"].as_str().unwrap();
+        let ev = AuthEvent::from_json(&self.rules, id, event, |i| probe.intern_event(i)).unwrap();
+        let lookup = |kind: &EventType, sk: &str| {
+            let id = state.get(&(kind.as_str().to_owned(), sk.to_owned()))?;
+            probe.by_id(id)
+        };
+        authorize(&self.rules, &ev, &lookup).is_ok()
+    }
+
+    fn tandem_resolve(&self, sets: &[State]) -> State {
+        let refs: Vec<&State> = sets.iter().collect();
+        if self.chains_supplied {
+            let chains: Vec<HashSet<String>> = sets
+                .iter()
+                .map(|s| self.ruma.full_auth_chain(&RumaRoom::to_ruma(s)).into_iter().map(|e| e.to_string()).collect())
+                .collect();
+            let chain_refs: Vec<&HashSet<String>> = chains.iter().collect();
+            resolve_strings(&self.rules, &refs, Some(&chain_refs), &self.store).unwrap()
+        } else {
+            resolve_strings(&self.rules, &refs, None, &self.store).unwrap()
+        }
+    }
+
+    fn compare(&mut self, sets: &[State], what: &str) {
+        let ruma = self.ruma.resolve(self.version, sets).unwrap();
+        let tandem = self.tandem_resolve(sets);
+        if ruma != tandem {
+            let mut diff: Vec<String> = Vec::new();
+            for k in ruma.keys().chain(tandem.keys()).collect::<HashSet<_>>() {
+                if ruma.get(k) != tandem.get(k) {
+                    diff.push(format!("{k:?}: ruma {:?} tandem {:?}", ruma.get(k), tandem.get(k)));
+                }
+            }
+            diff.sort();
+            self.mismatches.push(format!("{what}: resolved states differ:\n  {}", diff.join("\n  ")));
+        }
+    }
+}
+
+impl Oracle for Both {
+    fn add(&mut self, event: &Value) {
+        self.ruma.add(event);
+        self.store.insert_json(&self.rules, event["event_id"].as_str().unwrap(), event).unwrap();
+    }
+
+    fn allows(&mut self, event: &Value, state: &State) -> bool {
+        let ruma = self.ruma.allows(self.version, event, state);
+        let tandem = self.tandem_allows(event, state);
+        if ruma != tandem && known_divergence(event, state) {
+            self.known += 1;
+        } else if ruma != tandem {
+            self.mismatches.push(format!("authorization differs (ruma {ruma}, tandem {tandem}) for {event}"));
+        }
+        ruma
+    }
+
+    fn resolve(&mut self, sets: &[State]) -> State {
+        self.ruma.resolve(self.version, sets).unwrap()
+    }
+}
+
+struct Case {
+    version: &'static str,
+    seed: u64,
+    steps: usize,
+}
+
+/// Runs one case; the mismatches found, and the room's events.
+fn run(case: &Case) -> (Vec<String>, Vec<Value>, usize) {
+    let Case { version, seed, steps } = *case;
+    let mut both = Both::new(version, seed % 2 == 0);
+    let mut room = Room::new(version, seed, 2 + (seed % 3) as usize, 3);
+    let forks = 2 + (seed % 4) as usize;
+    room.bootstrap(&mut both, forks);
+    let mut merges: Vec<Vec<State>> = Vec::new();
+    room.run(&mut both, steps, |_, sets| merges.push(sets.to_vec()));
+    for (i, sets) in merges.iter().enumerate() {
+        both.compare(sets, &format!("merge {i}"));
+    }
+    both.compare(&room.fork_states(), "all forks");
+    (both.mismatches, room.events, both.known)
+}
+
+#[test]
+fn random_rooms_resolve_as_ruma_does() {
+    let cases: u64 = std::env::var("TANDEM_DIFF_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(2100);
+    let base: u64 = match std::env::var("TANDEM_DIFF_SEED").as_deref() {
+        Ok("random") => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64,
+        Ok(s) => s.parse().unwrap(),
+        Err(_) => 20261122,
+    };
+    eprintln!("differential: {cases} cases from base seed {base}");
+    let versions = ["10", "11", "12"];
+    let mut events_total = 0;
+    let mut known_total = 0;
+    for i in 0..cases {
+        let seed = base.wrapping_add(i);
+        let case = Case { version: versions[(i % 3) as usize], seed, steps: 20 + (seed % 50) as usize };
+        let (mismatches, events, known) = run(&case);
+        events_total += events.len();
+        known_total += known;
+        if !mismatches.is_empty() {
+            // Shrink: the fewest steps with the same seed that still fail.
+            let smallest =
+                (0..case.steps).map(|steps| Case { steps, ..case }).find(|c| !run(c).0.is_empty()).unwrap_or(case);
+            let (m, events, _) = run(&smallest);
+            panic!(
+                "room version {} seed {} fails; smallest failing case: {} steps, {} events\n{}\nevents:\n{}",
+                smallest.version,
+                smallest.seed,
+                smallest.steps,
+                events.len(),
+                m.join("\n"),
+                events.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
+    eprintln!(
+        "differential: {cases} cases, {events_total} events, no difference \
+         ({known_total} authorizations where ruma rejects a join with no join rules in state)"
+    );
+}

@@ -1,0 +1,5 @@
+//! Shared by the differential test and the benchmark.
+#![allow(dead_code)]
+
+pub mod room_gen;
+pub mod ruma_oracle;
