@@ -2,7 +2,7 @@
 //! resolved by both, at every merge of two forks and over all forks at the end, and every
 //! generated event authorized by both.
 //!
-//! `TANDEM_DIFF_CASES` (default 2100, spread over room versions 10, 11 and 12) and
+//! `TANDEM_DIFF_CASES` (default 2100), `TANDEM_DIFF_VERSIONS` (default `10,11,12`) and
 //! `TANDEM_DIFF_SEED` (a number, or `random`) tune a run. A failure prints its seed and the
 //! smallest number of steps with that seed that still fails, with the events of that case.
 
@@ -141,12 +141,15 @@ fn random_rooms_resolve_as_ruma_does() {
         Err(_) => 20261122,
     };
     eprintln!("differential: {cases} cases from base seed {base}");
-    let versions = ["10", "11", "12"];
+    let versions: Vec<&'static str> = match std::env::var("TANDEM_DIFF_VERSIONS") {
+        Ok(list) => list.split(',').map(|v| &*String::leak(v.trim().to_owned())).collect(),
+        Err(_) => vec!["10", "11", "12"],
+    };
     let mut events_total = 0;
     let mut known_total = 0;
     for i in 0..cases {
         let seed = base.wrapping_add(i);
-        let case = Case { version: versions[(i % 3) as usize], seed, steps: 20 + (seed % 50) as usize };
+        let case = Case { version: versions[i as usize % versions.len()], seed, steps: 20 + (seed % 50) as usize };
         let (mismatches, events, known) = run(&case);
         events_total += events.len();
         known_total += known;
