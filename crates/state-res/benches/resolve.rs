@@ -1,8 +1,12 @@
 //! State resolution, Tandem against ruma's `state-res` on the same inputs in the same run.
 //!
-//! Prints, per scenario, `ratio <scenario> ruma/tandem = X.XX` (Tandem from the interned state
-//! sets and auth chains the server holds) and `ratio <scenario> ruma/tandem-strings = X.XX`
-//! (Tandem from the same string-keyed maps and chains ruma receives, conversions included).
+//! Prints, per scenario:
+//! - `ratio <scenario> ruma/tandem = X.XX`: Tandem from the interned state sets and auth chains
+//!   a server holds (the entry point the server uses);
+//! - `ratio <scenario> ruma/tandem-walk = X.XX`: the same, with Tandem walking the auth chains
+//!   itself instead of receiving them (ruma always receives them);
+//! - `ratio <scenario> ruma/tandem-strings = X.XX`: Tandem from the same string-keyed maps and
+//!   string auth chains ruma receives, converting them in and the result back out.
 
 #[allow(dead_code)]
 #[path = "../tests/support/ruma_oracle.rs"]
@@ -85,6 +89,7 @@ fn bench_scenario(c: &mut Criterion, name: &str, s: scenario::Scenario, samples:
     let set_refs: Vec<&StateMap> = sets.iter().collect();
     let chain_refs: Vec<&[EventNid]> = nid_chains.iter().map(Vec::as_slice).collect();
     let run_interned = || resolve(&v, &set_refs, Some(&chain_refs), &store).unwrap();
+    let run_walked = || resolve(&v, &set_refs, None, &store).unwrap();
     let fork_refs: Vec<&scenario::State> = s.forks.iter().collect();
     let string_chain_refs: Vec<&HashSet<String>> = string_chains.iter().collect();
     let run_strings = || resolve_strings(&v, &fork_refs, Some(&string_chain_refs), &store).unwrap();
@@ -93,6 +98,7 @@ fn bench_scenario(c: &mut Criterion, name: &str, s: scenario::Scenario, samples:
     let expected = RumaRoom::from_ruma(&run_ruma());
     assert_eq!(store.string_map(&run_interned()), expected, "{name}: interned result differs from ruma");
     assert_eq!(run_strings(), expected, "{name}: string result differs from ruma");
+    assert_eq!(store.string_map(&run_walked()), expected, "{name}: result with walked chains differs from ruma");
     let conflicted = {
         let all: HashSet<_> = s.forks.iter().flat_map(|f| f.iter()).collect();
         all.len() - expected.len()
@@ -109,6 +115,7 @@ fn bench_scenario(c: &mut Criterion, name: &str, s: scenario::Scenario, samples:
     g.sample_size(samples);
     g.bench_function("ruma", |b| b.iter_custom(timed(format!("{name}/ruma"), || drop(run_ruma()))));
     g.bench_function("tandem", |b| b.iter_custom(timed(format!("{name}/tandem"), || drop(run_interned()))));
+    g.bench_function("tandem-walk", |b| b.iter_custom(timed(format!("{name}/tandem-walk"), || drop(run_walked()))));
     g.bench_function("tandem-strings", |b| {
         b.iter_custom(timed(format!("{name}/tandem-strings"), || drop(run_strings())))
     });
@@ -127,20 +134,21 @@ fn report() {
         let m = m.borrow();
         let mean = |k: &str| m.get(k).map(|(d, n)| d.as_secs_f64() / *n as f64);
         for name in ["small", "medium", "large", "huge"] {
-            let (Some(r), Some(t), Some(ts)) = (
-                mean(&format!("{name}/ruma")),
-                mean(&format!("{name}/tandem")),
-                mean(&format!("{name}/tandem-strings")),
-            ) else {
+            let get = |what: &str| mean(&format!("{name}/{what}"));
+            let (Some(r), Some(t), Some(tw), Some(ts)) =
+                (get("ruma"), get("tandem"), get("tandem-walk"), get("tandem-strings"))
+            else {
                 continue;
             };
             println!(
-                "mean {name}: ruma {:.3} ms, tandem {:.3} ms, tandem-strings {:.3} ms",
+                "mean {name}: ruma {:.3} ms, tandem {:.3} ms, tandem-walk {:.3} ms, tandem-strings {:.3} ms",
                 r * 1e3,
                 t * 1e3,
+                tw * 1e3,
                 ts * 1e3
             );
             println!("ratio {name} ruma/tandem = {:.2}", r / t);
+            println!("ratio {name} ruma/tandem-walk = {:.2}", r / tw);
             println!("ratio {name} ruma/tandem-strings = {:.2}", r / ts);
         }
     });

@@ -117,29 +117,91 @@ struct Case {
 }
 
 /// Runs one case; the mismatches found, and the room's events.
-fn run(case: &Case) -> (Vec<String>, Vec<Value>, usize) {
+/// Generates the room of a case: its events, and the lists of state sets resolved in it (at
+/// each merge, and over all forks at the end).
+fn generate(case: &Case) -> (Both, Room, Vec<Vec<State>>) {
     let Case { version, seed, steps } = *case;
     let mut both = Both::new(version, seed % 2 == 0);
     let mut room = Room::new(version, seed, 2 + (seed % 3) as usize, 3);
     let forks = 2 + (seed % 4) as usize;
     room.bootstrap(&mut both, forks);
-    let mut merges: Vec<Vec<State>> = Vec::new();
-    room.run(&mut both, steps, |_, sets| merges.push(sets.to_vec()));
-    for (i, sets) in merges.iter().enumerate() {
-        both.compare(sets, &format!("merge {i}"));
+    let mut resolutions: Vec<Vec<State>> = Vec::new();
+    room.run(&mut both, steps, |_, sets| resolutions.push(sets.to_vec()));
+    resolutions.push(room.fork_states());
+    (both, room, resolutions)
+}
+
+fn run(case: &Case) -> (Vec<String>, Vec<Value>, usize) {
+    let (mut both, room, resolutions) = generate(case);
+    for (i, sets) in resolutions.iter().enumerate() {
+        both.compare(sets, &format!("resolution {i} of {}", resolutions.len()));
     }
-    both.compare(&room.fork_states(), "all forks");
     (both.mismatches, room.events, both.known)
+}
+
+fn base_seed() -> u64 {
+    match std::env::var("TANDEM_DIFF_SEED").as_deref() {
+        Ok("random") => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64,
+        Ok(s) => s.parse().unwrap(),
+        Err(_) => 20261122,
+    }
+}
+
+/// The same random rooms resolved by Synapse's own code (`support/synapse_oracle.py`, in the
+/// Synapse venv of `shared/peers/synapse/install.sh`), the server Tandem must agree with on
+/// every room's state. `TANDEM_SYNAPSE_CASES` (default 300) cases over versions 10, 11, 12.
+#[test]
+fn random_rooms_resolve_as_synapse_does() {
+    if std::env::var_os("TANDEM_SKIP_SYNAPSE").is_some() {
+        eprintln!("TANDEM_SKIP_SYNAPSE is set: not comparing with Synapse");
+        return;
+    }
+    let python = support::synapse_oracle::python();
+    assert!(
+        python.exists(),
+        "no Synapse venv at {} (run shared/peers/synapse/install.sh, or set TANDEM_SYNAPSE_PYTHON, \
+         or TANDEM_SKIP_SYNAPSE=1)",
+        python.display()
+    );
+    let mut synapse = support::synapse_oracle::Synapse::start().unwrap();
+    let cases: u64 = std::env::var("TANDEM_SYNAPSE_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
+    let base = base_seed();
+    let versions = ["10", "11", "12"];
+    let (mut resolved, mut events_total) = (0, 0);
+    for i in 0..cases {
+        let seed = base.wrapping_add(i);
+        let case = Case { version: versions[i as usize % versions.len()], seed, steps: 20 + (seed % 50) as usize };
+        let (both, room, resolutions) = generate(&case);
+        let by_synapse = synapse.resolve(case.version, &room.events, &resolutions);
+        events_total += room.events.len();
+        for (n, (sets, synapse_state)) in resolutions.iter().zip(by_synapse).enumerate() {
+            resolved += 1;
+            let tandem = both.tandem_resolve(sets);
+            if tandem != synapse_state {
+                let mut diff: Vec<String> = Vec::new();
+                for k in tandem.keys().chain(synapse_state.keys()).collect::<HashSet<_>>() {
+                    if tandem.get(k) != synapse_state.get(k) {
+                        diff.push(format!("{k:?}: synapse {:?} tandem {:?}", synapse_state.get(k), tandem.get(k)));
+                    }
+                }
+                diff.sort();
+                panic!(
+                    "room version {} seed {}: resolution {n} differs from Synapse:\n  {}\nevents:\n{}",
+                    case.version,
+                    seed,
+                    diff.join("\n  "),
+                    room.events.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+                );
+            }
+        }
+    }
+    eprintln!("synapse: {cases} cases, {events_total} events, {resolved} resolutions, no difference");
 }
 
 #[test]
 fn random_rooms_resolve_as_ruma_does() {
     let cases: u64 = std::env::var("TANDEM_DIFF_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(2100);
-    let base: u64 = match std::env::var("TANDEM_DIFF_SEED").as_deref() {
-        Ok("random") => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64,
-        Ok(s) => s.parse().unwrap(),
-        Err(_) => 20261122,
-    };
+    let base = base_seed();
     eprintln!("differential: {cases} cases from base seed {base}");
     let versions: Vec<&'static str> = match std::env::var("TANDEM_DIFF_VERSIONS") {
         Ok(list) => list.split(',').map(|v| &*String::leak(v.trim().to_owned())).collect(),

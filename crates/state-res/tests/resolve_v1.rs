@@ -20,6 +20,7 @@ impl Room {
     }
 
     /// Room version 1 format: ids with a domain, references as `[id, {hashes}]` pairs.
+    #[allow(clippy::too_many_arguments)]
     fn add(&mut self, id: &str, kind: &str, sender: &str, sk: &str, content: Value, depth: u64, auth: &[&str]) {
         let refs: Vec<Value> = auth.iter().map(|a| json!([a, {"sha256": "x"}])).collect();
         let pdu = json!({"event_id": id, "room_id": "!r:a.example", "type": kind, "sender": sender, "state_key": sk,

@@ -3,3 +3,4 @@
 
 pub mod room_gen;
 pub mod ruma_oracle;
+pub mod synapse_oracle;

@@ -32,10 +32,20 @@ pub struct Room {
     pub users: Vec<String>,
     rng: StdRng,
     ts: u64,
-    tag: u64,
 }
 
 const KEY_CREATE: (&str, &str) = ("m.room.create", "");
+
+/// Adds the content hash to `ev` and returns its event id: `$` and its reference hash.
+pub fn reference_id(version: &str, ev: &mut Value) -> String {
+    use ruma::CanonicalJsonObject;
+    let mut obj: CanonicalJsonObject = serde_json::from_value(ev.clone()).unwrap();
+    ruma::signatures::add_content_hash_to_event(&mut obj).unwrap();
+    let rules = ruma::RoomVersionId::try_from(version).unwrap().rules().unwrap();
+    let hash = ruma::signatures::reference_hash(&obj, &rules).unwrap();
+    *ev = serde_json::to_value(&obj).unwrap();
+    format!("${hash}")
+}
 
 impl Room {
     /// A room of `version` with a creator, power levels, a public join rule and a few
@@ -53,8 +63,8 @@ impl Room {
             forks: Vec::new(),
             users,
             rng,
-            ts: 1_000,
-            tag,
+            // Timestamps differ between rooms, and so do event ids.
+            ts: 1_000_000 + tag * 1_000,
         }
     }
 
@@ -77,7 +87,6 @@ impl Room {
         content: Value,
     ) -> Value {
         let n = self.events.len();
-        let id = format!("${n:05}-{}", self.tag);
         // Equal timestamps now and then, so the event id tie-break is exercised.
         self.ts += self.rng.random_range(0..3);
         let mut auth: Vec<String> = Vec::new();
@@ -108,7 +117,6 @@ impl Room {
             }
         }
         let mut ev = json!({
-            "event_id": id,
             "type": kind,
             "sender": sender,
             "state_key": state_key,
@@ -118,14 +126,18 @@ impl Room {
             "prev_events": prevs,
             "auth_events": auth,
         });
-        if kind == "m.room.create" && self.v12() {
-            self.room_id = format!("!{}", &id[1..]);
-        } else {
-            if self.room_id.is_empty() {
-                self.room_id = "!room:s0.example".into();
-            }
+        if kind == "m.room.create" {
+            // v12: the create event has no room id; the room id is derived from its id.
+            self.room_id = if self.v12() { String::new() } else { "!room:s0.example".into() };
+        }
+        if !self.room_id.is_empty() {
             ev["room_id"] = json!(self.room_id);
         }
+        let id = reference_id(self.version, &mut ev);
+        if kind == "m.room.create" && self.v12() {
+            self.room_id = format!("!{}", &id[1..]);
+        }
+        ev["event_id"] = json!(id);
         ev
     }
 
@@ -169,17 +181,6 @@ impl Room {
             create["additional_creators"] = json!([self.users[1].clone()]);
         }
         let create_ev = self.make(&state, &head, "m.room.create", &alice, "", create);
-        self.room_id = String::new();
-        let create_ev = {
-            let mut e = create_ev;
-            if !self.v12() {
-                self.room_id = "!room:s0.example".into();
-                e["room_id"] = json!(self.room_id);
-            } else {
-                self.room_id = format!("!{}", &e["event_id"].as_str().unwrap()[1..]);
-            }
-            e
-        };
         self.record(&create_ev, oracle);
         let cid = create_ev["event_id"].as_str().unwrap().to_owned();
         state.insert(("m.room.create".into(), "".into()), cid.clone());
