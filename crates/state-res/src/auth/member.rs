@@ -27,7 +27,7 @@ pub(super) fn check(v: &RoomVersion, event: &AuthEvent, s: &Inputs<'_>, power: &
             if let [only_prev] = &*event.prev_events
                 && let Some(create) = s.create
                 && *only_prev == create.nid
-                && super::is_creator(v, create, target)
+                && super::is_original_creator(v, create, target)
             {
                 return Ok(());
             }

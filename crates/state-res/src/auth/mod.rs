@@ -238,6 +238,14 @@ pub(crate) fn is_creator(v: &RoomVersion, create: &AuthEvent, user: &str) -> boo
     }
 }
 
+/// The room's original creator, whose join may follow the create event directly (rule
+/// 5.3.1): the create event's sender from v11 on (not the v12 `additional_creators`),
+/// `content.creator` before.
+pub(crate) fn is_original_creator(v: &RoomVersion, create: &AuthEvent, user: &str) -> bool {
+    let Content::Create(c) = &create.content else { return false };
+    if v.creator_is_sender { &*create.sender == user } else { c.creator.as_deref() == Some(user) }
+}
+
 /// A user's power level given the create event and the power levels in force.
 pub(crate) fn user_power(
     v: &RoomVersion,
