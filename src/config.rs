@@ -1,0 +1,179 @@
+//! The configuration: TOML, every key with a default, each overridable by `TANDEM_<KEY>`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server_name: String,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub registration: Registration,
+    pub registration_tokens: Vec<String>,
+    pub registration_shared_secret: Option<String>,
+    pub max_request_size: u64,
+    pub public_base_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    Disabled,
+    Token,
+    Open,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server_name: "localhost".into(),
+            data_dir: PathBuf::from("./tandem-data"),
+            listen: "127.0.0.1:8008".parse().expect("a socket address"),
+            registration: Registration::Disabled,
+            registration_tokens: Vec::new(),
+            registration_shared_secret: None,
+            max_request_size: 50 * 1024 * 1024,
+            public_base_url: None,
+        }
+    }
+}
+
+/// The documented configuration `tandem generate-config` prints: every key, at its default.
+pub const TEMPLATE: &str = r#"# Tandem configuration. Every key is optional; shown here at its default.
+# Each key can also be set by an environment variable TANDEM_<KEY>, e.g. TANDEM_SERVER_NAME.
+
+# The server name: the part after the colon in user ids (@alice:example.org). It cannot change
+# once users and rooms exist.
+server_name = "localhost"
+
+# Where the database and the signing key live.
+data_dir = "./tandem-data"
+
+# Address and port of the HTTP listener (client-server API).
+listen = "127.0.0.1:8008"
+
+# Who may register: "disabled", "token" (with a token from registration_tokens) or "open".
+registration = "disabled"
+registration_tokens = []
+
+# When set, enables Synapse's shared-secret registration endpoint
+# /_synapse/admin/v1/register (used by register_new_matrix_user and test suites).
+# registration_shared_secret = "a long random string"
+
+# The largest request body accepted, in bytes.
+max_request_size = 52428800
+
+# The URL clients should use, announced in /.well-known/matrix/client
+# (default: https://<server_name>).
+# public_base_url = "https://matrix.example.org"
+"#;
+
+/// Why a configuration was refused: the key, the value and the reason.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then `TANDEM_*` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!("config file {}: no such file", path.display())));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let figment = figment.merge(Env::prefixed("TANDEM_"));
+        let config: Config = figment.extract().map_err(|e| {
+            let errors: Vec<String> = e.into_iter().map(|e| describe(&figment, &e)).collect();
+            ConfigError(errors.join("\n"))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad =
+            |key: &str, value: &str, why: &str| Err(ConfigError(format!("config key `{key}` = {value:?}: {why}")));
+        if !valid_server_name(&self.server_name) {
+            return bad(
+                "server_name",
+                &self.server_name,
+                "not a server name (a host name or IP literal, with an optional port)",
+            );
+        }
+        if self.registration == Registration::Token && self.registration_tokens.is_empty() {
+            return bad("registration_tokens", "[]", "registration = \"token\" needs at least one token");
+        }
+        if self.max_request_size < 1024 {
+            return bad("max_request_size", &self.max_request_size.to_string(), "must be at least 1024 bytes");
+        }
+        if self.registration_shared_secret.as_deref() == Some("") {
+            return bad("registration_shared_secret", "", "must not be empty (leave it out to disable the endpoint)");
+        }
+        Ok(())
+    }
+}
+
+/// "config key `listen` = "nope" (from …): invalid socket address syntax".
+fn describe(figment: &Figment, e: &figment::Error) -> String {
+    let key = e.path.join(".");
+    let source = e.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+    if key.is_empty() {
+        return format!("config{source}: {}", e.kind);
+    }
+    let value = match figment.find_value(&key) {
+        Ok(figment::value::Value::String(_, s)) => format!(" = {s:?}"),
+        Ok(v) => v.clone().into_string().map(|s| format!(" = {s}")).unwrap_or_else(|| format!(" = {v:?}")),
+        Err(_) => String::new(),
+    };
+    format!("config key `{key}`{value}{source}: {}", e.kind)
+}
+
+/// A host name or IP literal (IPv6 in brackets), with an optional port, as the spec's server
+/// name grammar has it.
+fn valid_server_name(name: &str) -> bool {
+    let (host, port) = match name.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(':') && !p.contains(']') => (h, Some(p)),
+        _ => (name, None),
+    };
+    if port.is_some_and(|p| p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit())) {
+        return false;
+    }
+    if let Some(v6) = host.strip_prefix('[') {
+        return v6.strip_suffix(']').is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok());
+    }
+    !host.is_empty() && host.len() <= 255 && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_is_the_defaults() {
+        let parsed: Config =
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(TEMPLATE)).extract().unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn server_names() {
+        for ok in ["localhost", "example.org", "127.0.0.1:8481", "[::1]:8448", "matrix.example.org:443"] {
+            assert!(valid_server_name(ok), "{ok}");
+        }
+        for bad in ["", "a b", "host:", "host:port", "[::1", "ex_ample.org", "h:123456"] {
+            assert!(!valid_server_name(bad), "{bad}");
+        }
+    }
+}
