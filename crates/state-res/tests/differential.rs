@@ -76,13 +76,7 @@ impl Both {
         let ruma = self.ruma.resolve(self.version, sets).unwrap();
         let tandem = self.tandem_resolve(sets);
         if ruma != tandem {
-            let mut diff: Vec<String> = Vec::new();
-            for k in ruma.keys().chain(tandem.keys()).collect::<HashSet<_>>() {
-                if ruma.get(k) != tandem.get(k) {
-                    diff.push(format!("{k:?}: ruma {:?} tandem {:?}", ruma.get(k), tandem.get(k)));
-                }
-            }
-            diff.sort();
+            let diff = state_diff("ruma", &ruma, &tandem);
             self.mismatches.push(format!("{what}: resolved states differ:\n  {}", diff.join("\n  ")));
         }
     }
@@ -108,6 +102,20 @@ impl Oracle for Both {
     fn resolve(&mut self, sets: &[State]) -> State {
         self.ruma.resolve(self.version, sets).unwrap()
     }
+}
+
+/// The keys where an oracle's state and Tandem's differ, one line each, sorted.
+fn state_diff(oracle: &str, expected: &State, tandem: &State) -> Vec<String> {
+    let mut diff: Vec<String> = expected
+        .keys()
+        .chain(tandem.keys())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .filter(|k| expected.get(*k) != tandem.get(*k))
+        .map(|k| format!("{k:?}: {oracle} {:?} tandem {:?}", expected.get(k), tandem.get(k)))
+        .collect();
+    diff.sort();
+    diff
 }
 
 struct Case {
@@ -178,13 +186,7 @@ fn random_rooms_resolve_as_synapse_does() {
             resolved += 1;
             let tandem = both.tandem_resolve(sets);
             if tandem != synapse_state {
-                let mut diff: Vec<String> = Vec::new();
-                for k in tandem.keys().chain(synapse_state.keys()).collect::<HashSet<_>>() {
-                    if tandem.get(k) != synapse_state.get(k) {
-                        diff.push(format!("{k:?}: synapse {:?} tandem {:?}", synapse_state.get(k), tandem.get(k)));
-                    }
-                }
-                diff.sort();
+                let diff = state_diff("synapse", &synapse_state, &tandem);
                 panic!(
                     "room version {} seed {}: resolution {n} differs from Synapse:\n  {}\nevents:\n{}",
                     case.version,
