@@ -43,16 +43,23 @@ async fn serve(config: Config) -> Result<(), String> {
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.map_err(|e| format!("listen {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // Handlers are installed before announcing the address: a supervisor (or a test) that sends
+    // SIGTERM right after "listening" must get a clean stop, not the default kill.
+    let stop = shutdown_signal().map_err(|e| format!("signal handlers: {e}"))?;
     info!(server_name = %config.server_name, key_id = %key.key_id(), "listening on http://{addr}");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())?;
+    axum::serve(listener, app).with_graceful_shutdown(stop).await.map_err(|e| e.to_string())?;
     info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => info!("SIGINT: stopping"),
-        _ = term.recv() => info!("SIGTERM: stopping"),
-    }
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => info!("SIGINT: stopping"),
+            _ = term.recv() => info!("SIGTERM: stopping"),
+        }
+    })
 }
