@@ -18,6 +18,12 @@ pub struct Config {
     pub registration_shared_secret: Option<String>,
     pub max_request_size: u64,
     pub public_base_url: Option<String>,
+    pub rate_limit_message_per_second: f64,
+    pub rate_limit_message_burst: f64,
+    pub rate_limit_login_per_second: f64,
+    pub rate_limit_login_burst: f64,
+    pub rate_limit_registration_per_second: f64,
+    pub rate_limit_registration_burst: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +45,12 @@ impl Default for Config {
             registration_shared_secret: None,
             max_request_size: 50 * 1024 * 1024,
             public_base_url: None,
+            rate_limit_message_per_second: 0.2,
+            rate_limit_message_burst: 10.0,
+            rate_limit_login_per_second: 0.003,
+            rate_limit_login_burst: 5.0,
+            rate_limit_registration_per_second: 0.17,
+            rate_limit_registration_burst: 3.0,
         }
     }
 }
@@ -71,6 +83,16 @@ max_request_size = 52428800
 # The URL clients should use, announced in /.well-known/matrix/client
 # (default: https://<server_name>).
 # public_base_url = "https://matrix.example.org"
+
+# Rate limits, as token buckets: actions per second sustained, and the burst allowed.
+# Synapse's defaults. A per_second of 0 turns a limit off. Messages are counted per user,
+# logins and registrations per client address.
+rate_limit_message_per_second = 0.2
+rate_limit_message_burst = 10.0
+rate_limit_login_per_second = 0.003
+rate_limit_login_burst = 5.0
+rate_limit_registration_per_second = 0.17
+rate_limit_registration_burst = 3.0
 "#;
 
 /// Why a configuration was refused: the key, the value and the reason.
@@ -117,6 +139,18 @@ impl Config {
         }
         if self.max_request_size < 1024 {
             return bad("max_request_size", &self.max_request_size.to_string(), "must be at least 1024 bytes");
+        }
+        for (key, value) in [
+            ("rate_limit_message_per_second", self.rate_limit_message_per_second),
+            ("rate_limit_message_burst", self.rate_limit_message_burst),
+            ("rate_limit_login_per_second", self.rate_limit_login_per_second),
+            ("rate_limit_login_burst", self.rate_limit_login_burst),
+            ("rate_limit_registration_per_second", self.rate_limit_registration_per_second),
+            ("rate_limit_registration_burst", self.rate_limit_registration_burst),
+        ] {
+            if !value.is_finite() || value < 0.0 {
+                return bad(key, &value.to_string(), "must be a number at least 0");
+            }
         }
         if self.registration_shared_secret.as_deref() == Some("") {
             return bad("registration_shared_secret", "", "must not be empty (leave it out to disable the endpoint)");

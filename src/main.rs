@@ -27,6 +27,19 @@ enum Command {
     },
     /// Print a configuration file documenting every key at its default.
     GenerateConfig,
+    /// Create a user on a stopped server.
+    CreateUser {
+        /// The localpart (`alice` for @alice:server_name).
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        password: String,
+        /// Make the user a server admin.
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -42,5 +55,25 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::CreateUser { user, password, admin, config } => {
+            let config = match config::Config::load(config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("tandem: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let created = serve::open(&config).and_then(|hs| hs.create_account(&user, Some(&password), admin).map_err(|e| e.to_string()));
+            match created {
+                Ok(user_id) => {
+                    println!("created {user_id}{}", if admin { " (admin)" } else { "" });
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("tandem: cannot create user: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }

@@ -1,13 +1,14 @@
 //! `tandem serve`: open the data directory, load or create the signing key, listen, and stop
 //! cleanly on SIGTERM or SIGINT.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use tandem_core::server_key::ServerKey;
-use tandem_storage::Db;
+use tandem_client_api::{ApiConfig, RateLimit, RegistrationMode};
+use tandem_core::Homeserver;
 use tracing::{error, info};
 
-use crate::config::Config;
+use crate::config::{Config, Registration};
 
 pub fn run(config: Config) -> ExitCode {
     tracing_subscriber::fmt()
@@ -30,24 +31,60 @@ pub fn run(config: Config) -> ExitCode {
     }
 }
 
-async fn serve(config: Config) -> Result<(), String> {
+/// Opens the engine on the configured data directory (creating it and the signing key on
+/// first use).
+pub fn open(config: &Config) -> Result<std::sync::Arc<Homeserver>, String> {
     let data = &config.data_dir;
     std::fs::create_dir_all(data).map_err(|e| format!("data_dir {}: {e}", data.display()))?;
-    let key = ServerKey::load_or_generate(&data.join("signing.key")).map_err(|e| e.to_string())?;
-    let _db = Db::open(&data.join("db"), &[]).map_err(|e| format!("database in {}: {e}", data.display()))?;
-    let app = tandem_client_api::router(tandem_client_api::ApiConfig {
+    let key = tandem_core::server_key::ServerKey::load_or_generate(&data.join("signing.key")).map_err(|e| e.to_string())?;
+    Homeserver::open(&data.join("db"), &config.server_name, key).map_err(|e| {
+        let text = e.to_string();
+        if text.contains("LOCK") || text.contains("lock") {
+            format!("the database in {} is in use: is tandem already running there? ({text})", data.display())
+        } else {
+            format!("database in {}: {text}", data.display())
+        }
+    })
+}
+
+pub fn api_config(config: &Config) -> ApiConfig {
+    ApiConfig {
         server_name: config.server_name.clone(),
         public_base_url: config.public_base_url.clone(),
-    })
-    .layer(axum::extract::DefaultBodyLimit::max(config.max_request_size as usize));
+        registration: match config.registration {
+            Registration::Disabled => RegistrationMode::Disabled,
+            Registration::Token => RegistrationMode::Token,
+            Registration::Open => RegistrationMode::Open,
+        },
+        registration_tokens: config.registration_tokens.clone(),
+        registration_shared_secret: config.registration_shared_secret.clone(),
+        rate_limit_message: RateLimit {
+            per_second: config.rate_limit_message_per_second,
+            burst: config.rate_limit_message_burst,
+        },
+        rate_limit_login: RateLimit { per_second: config.rate_limit_login_per_second, burst: config.rate_limit_login_burst },
+        rate_limit_registration: RateLimit {
+            per_second: config.rate_limit_registration_per_second,
+            burst: config.rate_limit_registration_burst,
+        },
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let hs = open(&config)?;
+    let app = tandem_client_api::router(hs.clone(), api_config(&config))
+        .layer(axum::extract::DefaultBodyLimit::max(config.max_request_size as usize));
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.map_err(|e| format!("listen {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     // Handlers are installed before announcing the address: a supervisor (or a test) that sends
     // SIGTERM right after "listening" must get a clean stop, not the default kill.
     let stop = shutdown_signal().map_err(|e| format!("signal handlers: {e}"))?;
-    info!(server_name = %config.server_name, key_id = %key.key_id(), "listening on http://{addr}");
-    axum::serve(listener, app).with_graceful_shutdown(stop).await.map_err(|e| e.to_string())?;
+    info!(server_name = %config.server_name, key_id = %hs.signing_key().key_id(), "listening on http://{addr}");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(stop)
+        .await
+        .map_err(|e| e.to_string())?;
     info!("stopped");
     Ok(())
 }

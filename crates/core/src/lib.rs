@@ -1,5 +1,27 @@
-//! The room engine. So far: the server's signing key and the making of PDUs (content hash,
-//! signature, reference-hash event id). Rooms, users and sync build on these (issue 3).
+//! The room engine: everything a homeserver knows and decides, below HTTP.
+//!
+//! [`Homeserver`] owns the database and the signing key; every operation is a method on it,
+//! grouped by concept: [`accounts`] and [`sessions`] (who is who), [`rooms`] (events, state,
+//! timelines, membership), [`sync`] (what changed for a device), and the smaller streams
+//! ([`account_data`], [`receipts`], typing in [`ephemeral`], [`keys`] and to-device,
+//! [`directory`], [`filter`]). Writes go through one writer that hands out global stream
+//! positions and wakes long-polling syncs; see `docs/architecture.md`.
 
+pub mod account_data;
+pub mod accounts;
+pub mod directory;
+mod ephemeral;
+pub mod error;
+pub mod filter;
+pub mod keys;
 pub mod pdu;
+pub mod receipts;
+pub mod rooms;
+pub mod server;
 pub mod server_key;
+pub mod sessions;
+pub mod sync;
+mod tables;
+
+pub use error::{Error, ErrorKind, Result};
+pub use server::Homeserver;

@@ -227,7 +227,7 @@ impl<'a> PowerCtx<'a> {
 
 /// The creators of a room: v12 the create event's sender and `additional_creators`, v11 its
 /// sender, before that `content.creator`.
-pub(crate) fn is_creator(v: &RoomVersion, create: &AuthEvent, user: &str) -> bool {
+pub fn is_creator(v: &RoomVersion, create: &AuthEvent, user: &str) -> bool {
     let Content::Create(c) = &create.content else { return false };
     if v.room_id_is_create_event_id {
         &*create.sender == user || c.additional_creators.as_ref().is_ok_and(|a| a.iter().any(|u| &**u == user))
@@ -247,7 +247,7 @@ pub(crate) fn is_original_creator(v: &RoomVersion, create: &AuthEvent, user: &st
 }
 
 /// A user's power level given the create event and the power levels in force.
-pub(crate) fn user_power(
+pub fn user_power(
     v: &RoomVersion,
     create: Option<&AuthEvent>,
     levels: Option<&crate::PowerLevels>,

@@ -74,6 +74,19 @@ pub enum Membership {
     Unknown,
 }
 
+impl Membership {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Join => "join",
+            Self::Invite => "invite",
+            Self::Leave => "leave",
+            Self::Ban => "ban",
+            Self::Knock => "knock",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JoinRule {
     Public,

@@ -1,0 +1,127 @@
+//! Rooms and membership: `createRoom`, join, invite, leave, forget, kick, ban, unban, knock,
+//! `joined_rooms`.
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tandem_core::rooms::create::CreateRoom;
+
+use crate::error::{ApiResult, MatrixError, ok};
+use crate::extract::{Auth, JsonBody, blocking};
+use crate::state::Api;
+
+pub(crate) fn routes() -> Router<Api> {
+    Router::new()
+        .route("/_matrix/client/v3/createRoom", post(create_room))
+        .route("/_matrix/client/v3/join/{room}", post(join))
+        .route("/_matrix/client/v3/rooms/{room}/join", post(join))
+        .route("/_matrix/client/v3/knock/{room}", post(knock))
+        .route("/_matrix/client/v3/rooms/{room}/invite", post(invite))
+        .route("/_matrix/client/v3/rooms/{room}/leave", post(leave))
+        .route("/_matrix/client/v3/rooms/{room}/forget", post(forget))
+        .route("/_matrix/client/v3/rooms/{room}/kick", post(kick))
+        .route("/_matrix/client/v3/rooms/{room}/ban", post(ban))
+        .route("/_matrix/client/v3/rooms/{room}/unban", post(unban))
+        .route("/_matrix/client/v3/joined_rooms", get(joined_rooms))
+}
+
+async fn create_room(State(api): State<Api>, auth: Auth, JsonBody(body): JsonBody<CreateRoom>) -> ApiResult<Json<Value>> {
+    let hs = api.hs.clone();
+    let room_id = blocking(move || hs.create_room(&auth.user_id, body)).await?;
+    Ok(Json(json!({ "room_id": room_id })))
+}
+
+/// A room id, or the room an alias on this server points to.
+pub(crate) async fn resolve_room(api: &Api, room: &str) -> ApiResult<String> {
+    if room.starts_with('!') {
+        return Ok(room.to_owned());
+    }
+    if !room.starts_with('#') {
+        return Err(MatrixError::invalid_param(format!("{room:?} is not a room id or alias")));
+    }
+    let hs = api.hs.clone();
+    let alias = room.to_owned();
+    blocking(move || {
+        tandem_core::directory::check_alias(&alias)?;
+        hs.alias_target(&alias)
+    })
+    .await?
+    .ok_or_else(|| MatrixError::not_found(format!("Room alias {room} not found")))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ReasonBody {
+    reason: Option<String>,
+}
+
+async fn membership(api: &Api, sender: String, room: String, target: String, membership: &'static str, reason: Option<String>) -> ApiResult<String> {
+    let hs = api.hs.clone();
+    blocking(move || hs.set_membership(&sender, &room, &target, membership, reason.as_deref(), None)).await
+}
+
+async fn join(State(api): State<Api>, auth: Auth, Path(room): Path<String>, JsonBody(body): JsonBody<ReasonBody>) -> ApiResult<Json<Value>> {
+    let room_id = resolve_room(&api, &room).await?;
+    let user = auth.user_id.clone();
+    membership(&api, auth.user_id, room_id.clone(), user, "join", body.reason).await?;
+    Ok(Json(json!({ "room_id": room_id })))
+}
+
+async fn knock(State(api): State<Api>, auth: Auth, Path(room): Path<String>, JsonBody(body): JsonBody<ReasonBody>) -> ApiResult<Json<Value>> {
+    let room_id = resolve_room(&api, &room).await?;
+    let user = auth.user_id.clone();
+    membership(&api, auth.user_id, room_id.clone(), user, "knock", body.reason).await?;
+    Ok(Json(json!({ "room_id": room_id })))
+}
+
+async fn leave(State(api): State<Api>, auth: Auth, Path(room): Path<String>, JsonBody(body): JsonBody<ReasonBody>) -> ApiResult<Json<Value>> {
+    let user = auth.user_id.clone();
+    membership(&api, auth.user_id, room, user, "leave", body.reason).await?;
+    Ok(ok())
+}
+
+#[derive(Deserialize)]
+struct TargetBody {
+    user_id: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn invite(State(api): State<Api>, auth: Auth, Path(room): Path<String>, JsonBody(body): JsonBody<TargetBody>) -> ApiResult<Json<Value>> {
+    membership(&api, auth.user_id, room, body.user_id, "invite", body.reason).await?;
+    Ok(ok())
+}
+
+async fn kick(State(api): State<Api>, auth: Auth, Path(room): Path<String>, JsonBody(body): JsonBody<TargetBody>) -> ApiResult<Json<Value>> {
+    membership(&api, auth.user_id, room, body.user_id, "leave", body.reason).await?;
+    Ok(ok())
+}
+
+async fn ban(State(api): State<Api>, auth: Auth, Path(room): Path<String>, JsonBody(body): JsonBody<TargetBody>) -> ApiResult<Json<Value>> {
+    membership(&api, auth.user_id, room, body.user_id, "ban", body.reason).await?;
+    Ok(ok())
+}
+
+async fn unban(State(api): State<Api>, auth: Auth, Path(room): Path<String>, JsonBody(body): JsonBody<TargetBody>) -> ApiResult<Json<Value>> {
+    let hs = api.hs.clone();
+    let (r, t) = (room.clone(), body.user_id.clone());
+    if blocking(move || hs.current_membership(&r, &t)).await?.as_deref() != Some("ban") {
+        return Err(MatrixError::forbidden("The target user is not banned"));
+    }
+    membership(&api, auth.user_id, room, body.user_id, "leave", body.reason).await?;
+    Ok(ok())
+}
+
+async fn forget(State(api): State<Api>, auth: Auth, Path(room): Path<String>) -> ApiResult<Json<Value>> {
+    let hs = api.hs.clone();
+    blocking(move || hs.forget_room(&auth.user_id, &room)).await?;
+    Ok(ok())
+}
+
+async fn joined_rooms(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Value>> {
+    let hs = api.hs.clone();
+    let rooms = blocking(move || hs.joined_rooms(&auth.user_id)).await?;
+    Ok(Json(json!({ "joined_rooms": rooms })))
+}

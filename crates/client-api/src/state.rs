@@ -1,0 +1,57 @@
+//! What every handler shares: the engine, the configuration, user-interactive auth sessions
+//! and the rate limiters.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use tandem_core::Homeserver;
+
+use crate::ratelimit::Limiters;
+use crate::uia::UiaSessions;
+
+/// Who may register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegistrationMode {
+    Disabled,
+    Token,
+    Open,
+}
+
+/// One rate limit: a token bucket refilled at `per_second`, holding at most `burst`.
+/// `per_second == 0` turns it off.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    pub server_name: String,
+    /// The client-server base URL clients are told to use, if known.
+    pub public_base_url: Option<String>,
+    pub registration: RegistrationMode,
+    pub registration_tokens: Vec<String>,
+    pub registration_shared_secret: Option<String>,
+    pub rate_limit_message: RateLimit,
+    pub rate_limit_login: RateLimit,
+    pub rate_limit_registration: RateLimit,
+}
+
+pub struct ApiInner {
+    pub hs: Arc<Homeserver>,
+    pub config: ApiConfig,
+    pub uia: UiaSessions,
+    pub limits: Limiters,
+}
+
+/// The router's state: cheap to clone.
+#[derive(Clone)]
+pub struct Api(pub Arc<ApiInner>);
+
+impl Deref for Api {
+    type Target = ApiInner;
+    fn deref(&self) -> &ApiInner {
+        &self.0
+    }
+}

@@ -1,0 +1,130 @@
+//! Receipts (`m.read`, `m.read.private`, threaded) and presence.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, Result};
+use crate::server::Homeserver;
+use crate::tables::{PRESENCE, RECEIPTS, key};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Receipt {
+    event_id: String,
+    ts: u64,
+    pos: u64,
+}
+
+pub const RECEIPT_TYPES: &[&str] = &["m.read", "m.read.private", "m.fully_read"];
+
+impl Homeserver {
+    /// Records a receipt. `thread_id` is `None` for an unthreaded receipt.
+    pub fn set_receipt(
+        &self,
+        user_id: &str,
+        room_id: &str,
+        receipt_type: &str,
+        event_id: &str,
+        thread_id: Option<&str>,
+    ) -> Result<()> {
+        if !RECEIPT_TYPES.contains(&receipt_type) {
+            return Err(Error::invalid_param(format!("Receipt type {receipt_type:?} is not recognised")));
+        }
+        if self.current_membership(room_id, user_id)?.as_deref() != Some("join") {
+            return Err(Error::forbidden(format!("User {user_id} not in room {room_id}")));
+        }
+        let meta = self.event_meta(event_id)?.filter(|m| m.room_id == room_id);
+        if meta.is_none() {
+            return Err(Error::not_found("Event not found"));
+        }
+        if receipt_type == "m.fully_read" {
+            return self.put_account_data(user_id, Some(room_id), "m.fully_read", json!({ "event_id": event_id }));
+        }
+        self.write(|txn| {
+            let pos = txn.pos();
+            let receipt = Receipt { event_id: event_id.to_owned(), ts: Self::now_ms(), pos };
+            txn.put_json(RECEIPTS, key(&[room_id, receipt_type, user_id, thread_id.unwrap_or("")]), &receipt);
+            Ok(())
+        })
+    }
+
+    /// The `m.receipt` content of receipts in a room after `since`, as `user_id` may see them.
+    pub fn receipts_since(&self, room_id: &str, user_id: &str, since: u64) -> Result<Option<Value>> {
+        let mut content: Map<String, Value> = Map::new();
+        for (k, r) in self.scan_json::<Receipt>(RECEIPTS, &key(&[room_id]))? {
+            if r.pos <= since {
+                continue;
+            }
+            let parts = crate::tables::split(&k);
+            let (Some(kind), Some(user), Some(thread)) = (parts.get(1), parts.get(2), parts.get(3)) else { continue };
+            if *kind == "m.read.private" && *user != user_id {
+                continue;
+            }
+            let mut entry = json!({ "ts": r.ts });
+            if !thread.is_empty() {
+                entry["thread_id"] = (*thread).into();
+            }
+            let by_event = content.entry(r.event_id.clone()).or_insert_with(|| json!({}));
+            by_event[*kind][*user] = entry;
+        }
+        Ok((!content.is_empty()).then(|| Value::Object(content)))
+    }
+
+    /// The stream position of a user's latest unthreaded or main-thread read receipt in a
+    /// room, for unread counts.
+    pub fn read_up_to(&self, room_id: &str, user_id: &str) -> Result<Option<u64>> {
+        let mut best: Option<u64> = None;
+        for kind in ["m.read", "m.read.private"] {
+            for thread in ["", "main"] {
+                let r: Option<Receipt> = self.get_json(RECEIPTS, &key(&[room_id, kind, user_id, thread]))?;
+                if let Some(r) = r
+                    && let Some(meta) = self.event_meta(&r.event_id)?
+                {
+                    best = Some(best.map_or(meta.pos, |b| b.max(meta.pos)));
+                }
+            }
+        }
+        Ok(best)
+    }
+
+    /// Sets a user's presence (`online`, `unavailable`, `offline`) and status message.
+    pub fn set_presence(&self, user_id: &str, presence: &str, status_msg: Option<&str>) -> Result<()> {
+        if !matches!(presence, "online" | "unavailable" | "offline") {
+            return Err(Error::invalid_param(format!("Invalid presence state {presence:?}")));
+        }
+        self.write(|txn| {
+            let pos = txn.pos();
+            let mut value = json!({ "presence": presence, "last_active_ts": Self::now_ms(), "pos": pos });
+            if let Some(msg) = status_msg {
+                value["status_msg"] = msg.into();
+            }
+            txn.put_json(PRESENCE, key(&[user_id]), &value);
+            Ok(())
+        })
+    }
+
+    /// A user's presence in the client format, and the position it was set at.
+    pub fn presence(&self, user_id: &str) -> Result<Option<(Value, u64)>> {
+        let Some(stored) = self.get_json::<Value>(PRESENCE, &key(&[user_id]))? else { return Ok(None) };
+        let last = stored["last_active_ts"].as_u64().unwrap_or(0);
+        let mut out = json!({
+            "presence": stored["presence"],
+            "last_active_ago": Self::now_ms().saturating_sub(last),
+            "currently_active": stored["presence"] == "online",
+        });
+        if let Some(msg) = stored.get("status_msg") {
+            out["status_msg"] = msg.clone();
+        }
+        Ok(Some((out, stored["pos"].as_u64().unwrap_or(0))))
+    }
+}
+
+impl Homeserver {
+    /// Sets presence from a sync's `set_presence`, writing only when it changes.
+    pub fn touch_presence(&self, user_id: &str, presence: &str) -> Result<()> {
+        let current = self.get_json::<Value>(PRESENCE, &key(&[user_id]))?;
+        if current.as_ref().and_then(|c| c["presence"].as_str()) == Some(presence) {
+            return Ok(());
+        }
+        self.set_presence(user_id, presence, current.as_ref().and_then(|c| c["status_msg"].as_str()))
+    }
+}

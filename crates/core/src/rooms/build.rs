@@ -1,0 +1,177 @@
+//! Making a local event: fill in the PDU fields, pick its auth events, authorize it against
+//! the room's current state, hash, sign and id it, and add it to the write with its indexes.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use tandem_state_res::{AuthEvent, EventNid, EventType, auth_types_for_event, authorize};
+
+use super::{EventMeta, MembershipRow, Room};
+use crate::error::{Error, ErrorKind, Result};
+use crate::server::{Homeserver, Txn};
+use crate::tables::{CURRENT_STATE, EVENT_META, MEMBERSHIPS, PDUS, RELATIONS, ROOMS, TIMELINE, TXNS, key, key_pos};
+
+/// The spec's limit on a PDU's size.
+pub const MAX_PDU_BYTES: usize = 65_536;
+
+/// An event a local user sends.
+pub(crate) struct NewEvent<'a> {
+    pub kind: &'a str,
+    pub state_key: Option<&'a str>,
+    pub content: Value,
+    pub redacts: Option<&'a str>,
+    /// The sending device and its transaction id, for idempotence and `unsigned.transaction_id`.
+    pub txn: Option<(&'a str, &'a str)>,
+}
+
+impl<'a> NewEvent<'a> {
+    pub fn state(kind: &'a str, state_key: &'a str, content: Value) -> Self {
+        NewEvent { kind, state_key: Some(state_key), content, redacts: None, txn: None }
+    }
+}
+
+impl Homeserver {
+    /// Builds, authorizes and stages one event; returns its id. Nothing is written if this
+    /// fails, and the caller's write is dropped with everything it staged.
+    pub(crate) fn append(&self, txn: &mut Txn, room: &mut Room, sender: &str, new: NewEvent<'_>) -> Result<String> {
+        if !new.content.is_object() {
+            return Err(Error::bad_json("content must be a JSON object"));
+        }
+        let is_create = new.kind == "m.room.create" && new.state_key == Some("");
+        let mut obj = Map::new();
+        obj.insert("type".into(), new.kind.into());
+        obj.insert("sender".into(), sender.into());
+        obj.insert("origin_server_ts".into(), Self::now_ms().into());
+        obj.insert("depth".into(), (room.info.depth + 1).into());
+        obj.insert("prev_events".into(), json!(room.info.extremities));
+        if let Some(sk) = new.state_key {
+            obj.insert("state_key".into(), sk.into());
+        }
+        if !(is_create && room.version.room_id_is_create_event_id) {
+            obj.insert("room_id".into(), room.id.clone().into());
+        }
+        let mut content = new.content;
+        if let Some(target) = new.redacts {
+            if room.rules.redaction.content_field_redacts {
+                content["redacts"] = target.into();
+            } else {
+                obj.insert("redacts".into(), target.into());
+            }
+        }
+        let relates_to = relation_target(&content);
+        obj.insert("content".into(), content);
+
+        let mut draft = AuthEvent::from_json(&room.version, "$draft", &Value::Object(obj.clone()), |_| EventNid(0))
+            .map_err(|e| Error::bad_json(e.to_string()))?;
+        let mut auth_ids = Vec::new();
+        for (kind, state_key) in auth_types_for_event(&room.version, &draft) {
+            if let Some(id) = room.state_id(self, kind.as_str(), &state_key)? {
+                auth_ids.push(id);
+            }
+        }
+        obj.insert("auth_events".into(), json!(auth_ids));
+        let lookup = |kind: &EventType, state_key: &str| room.state_event(self, kind.as_str(), state_key).ok().flatten();
+        authorize(&room.version, &draft, &lookup).map_err(|r| Error::forbidden(r.0))?;
+
+        let mut canonical = ruma::canonical_json::try_from_json_map(obj)
+            .map_err(|e| Error::bad_json(format!("event is not canonical JSON: {e}")))?;
+        let event_id = crate::pdu::hash_sign_and_id(&room.rules, &self.server_name, &self.key, &mut canonical)
+            .map_err(|e| Error::bad_json(e.to_string()))?;
+        let bytes = ruma::CanonicalJsonValue::Object(canonical).to_string();
+        if bytes.len() > MAX_PDU_BYTES {
+            return Err(Error::new(ErrorKind::TooLarge, "event too large"));
+        }
+        if is_create && room.version.room_id_is_create_event_id {
+            room.id = format!("!{}", &event_id[1..]);
+        }
+        self.stage(txn, room, &event_id, bytes, &mut draft, new.state_key, new.txn, relates_to)?;
+        Ok(event_id)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn stage(
+        &self,
+        txn: &mut Txn,
+        room: &mut Room,
+        event_id: &str,
+        pdu: String,
+        event: &mut AuthEvent,
+        state_key: Option<&str>,
+        sent_by: Option<(&str, &str)>,
+        relates_to: Option<String>,
+    ) -> Result<()> {
+        let pos = txn.pos();
+        let before = room.info.state_group;
+        let kind = event.kind.as_str().to_owned();
+        let mut prev_state = None;
+        let after = match state_key {
+            Some(sk) => {
+                prev_state = room.state_id(self, &kind, sk)?;
+                txn.batch.put(CURRENT_STATE, key(&[&room.id, &kind, sk]), event_id.as_bytes().to_vec());
+                room.push_state(self, txn, &kind, sk, event_id)?
+            }
+            None => before,
+        };
+        let meta = EventMeta {
+            room_id: room.id.clone(),
+            pos,
+            before,
+            after,
+            prev_state,
+            device_id: sent_by.map(|(d, _)| d.to_owned()),
+            txn_id: sent_by.map(|(_, t)| t.to_owned()),
+            redacted_by: None,
+        };
+        txn.batch.put(PDUS, key(&[event_id]), pdu.into_bytes());
+        txn.put_json(EVENT_META, key(&[event_id]), &meta);
+        txn.batch.put(TIMELINE, key_pos(&[&room.id], pos), event_id.as_bytes().to_vec());
+        if let (Some(target), Some(membership)) = (state_key, event.membership())
+            && event.kind == EventType::Member
+            && self.is_local(target)
+        {
+            let row = MembershipRow {
+                membership: membership.as_str().to_owned(),
+                event_id: event_id.to_owned(),
+                pos,
+                forgotten: false,
+            };
+            txn.put_json(MEMBERSHIPS, key(&[target, &room.id]), &row);
+        }
+        if let Some((device, txn_id)) = sent_by {
+            txn.batch.put(TXNS, key(&[&event.sender, device, txn_id]), event_id.as_bytes().to_vec());
+        }
+        if let tandem_state_res::Content::Redaction(Some(target)) = &event.content {
+            self.stage_redaction(txn, room, target, event_id)?;
+        }
+        if let Some(target) = relates_to {
+            txn.batch.put(RELATIONS, key_pos(&[&target], pos), event_id.as_bytes().to_vec());
+        }
+        room.info.extremities = vec![event_id.to_owned()];
+        room.info.depth += 1;
+        room.info.last_pos = pos;
+        txn.put_json(ROOMS, key(&[&room.id]), &room.info);
+        event.event_id = event_id.into();
+        room.pending_events.insert(event_id.to_owned(), Arc::new(event.clone()));
+        Ok(())
+    }
+
+    /// Marks the target of a redaction, if it is an event of this room.
+    fn stage_redaction(&self, txn: &mut Txn, room: &Room, target: &str, redaction_id: &str) -> Result<()> {
+        if let Some(mut meta) = self.event_meta(target)?
+            && meta.room_id == room.id
+            && meta.redacted_by.is_none()
+        {
+            meta.redacted_by = Some(redaction_id.to_owned());
+            txn.put_json(EVENT_META, key(&[target]), &meta);
+        }
+        Ok(())
+    }
+}
+
+/// The event a content relates to: `m.relates_to.event_id` with a `rel_type` (replies, which
+/// have no `rel_type`, are not relations).
+pub(crate) fn relation_target(content: &Value) -> Option<String> {
+    let rel = content.get("m.relates_to")?;
+    rel.get("rel_type")?.as_str()?;
+    rel.get("event_id")?.as_str().map(str::to_owned)
+}

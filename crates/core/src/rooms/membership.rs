@@ -1,0 +1,175 @@
+//! Membership changes a local user makes: join, invite, leave, kick, ban, unban, knock,
+//! forget; and the re-sent member event when a profile changes.
+
+use serde_json::{Map, Value};
+use tandem_state_res::{Content, JoinRule};
+
+use super::Room;
+use super::build::NewEvent;
+use crate::error::{Error, ErrorKind, Result};
+use crate::server::Homeserver;
+use crate::tables::{MEMBERSHIPS, key};
+
+impl Homeserver {
+    /// Sends `target`'s member event with `membership`, sent by `sender`. Returns the event id.
+    pub fn set_membership(
+        &self,
+        sender: &str,
+        room_id: &str,
+        target: &str,
+        membership: &str,
+        reason: Option<&str>,
+        extra: Option<Map<String, Value>>,
+    ) -> Result<String> {
+        if !crate::accounts::is_valid_user_id(target) {
+            return Err(Error::invalid_param(format!("Invalid user id {target:?}")));
+        }
+        self.write(|txn| {
+            let mut room = self.room(room_id)?;
+            let current = room.membership(self, target)?;
+            let mut content = extra.clone().unwrap_or_default();
+            content.insert("membership".into(), membership.into());
+            if let Some(reason) = reason {
+                content.insert("reason".into(), reason.into());
+            }
+            match membership {
+                "join" => {
+                    if current.as_deref() == Some("join") {
+                        // Joining a room one is in changes nothing, as in Synapse.
+                        return Ok(room.state_id(self, "m.room.member", target)?.unwrap_or_default());
+                    }
+                    self.add_profile(target, &mut content)?;
+                    if current.as_deref() != Some("invite")
+                        && let Some(authoriser) = self.restricted_join_authoriser(&room, target)?
+                    {
+                        content.insert("join_authorised_via_users_server".into(), authoriser.into());
+                    }
+                }
+                "invite" | "knock" => self.add_profile(target, &mut content)?,
+                "leave" if sender != target && !matches!(current.as_deref(), Some("join" | "invite" | "knock" | "ban")) => {
+                    return Err(Error::forbidden("The target user is not in the room"));
+                }
+                "leave" if sender == target && current.is_none() => {
+                    return Err(Error::forbidden(format!("User {target} is not in room {room_id}")));
+                }
+                _ => {}
+            }
+            let event = NewEvent::state("m.room.member", target, Value::Object(content));
+            self.append(txn, &mut room, sender, event)
+        })
+    }
+
+    fn add_profile(&self, user_id: &str, content: &mut Map<String, Value>) -> Result<()> {
+        if let Some(profile) = self.profile(user_id)? {
+            for field in ["displayname", "avatar_url"] {
+                if let Some(v) = profile.get(field)
+                    && !content.contains_key(field)
+                {
+                    content.insert(field.into(), v.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// For a join under a `restricted` rule by a user who is not invited: a local member who
+    /// can invite, if the user is in one of the allowed rooms. `None` when no authoriser
+    /// applies (the auth rules then decide).
+    fn restricted_join_authoriser(&self, room: &Room, user_id: &str) -> Result<Option<String>> {
+        let Some(rules) = room.state_event(self, "m.room.join_rules", "")? else { return Ok(None) };
+        let Content::JoinRules(rule) = rules.content else { return Ok(None) };
+        if !matches!(rule, JoinRule::Restricted | JoinRule::KnockRestricted) {
+            return Ok(None);
+        }
+        let Some(pdu) = self.pdu(&rules.event_id)? else { return Ok(None) };
+        let allowed: Vec<String> = pdu
+            .get("content")
+            .and_then(|c| c.get("allow"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|a| a.get("type").and_then(Value::as_str) == Some("m.room_membership"))
+            .filter_map(|a| a.get("room_id").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        let mut member_of_allowed = false;
+        for allowed_room in &allowed {
+            if self.current_membership(allowed_room, user_id)?.as_deref() == Some("join") {
+                member_of_allowed = true;
+                break;
+            }
+        }
+        if !member_of_allowed {
+            return Err(Error::forbidden("You do not belong to any of the required rooms/spaces to join this room."));
+        }
+        let invite_level = room.required_power(self, |pl| pl.invite(), 0)?;
+        for (member, _) in self.members_with(&room.id, "join")? {
+            if self.is_local(&member) && room.power(self, &member)? >= invite_level {
+                return Ok(Some(member));
+            }
+        }
+        Err(Error::forbidden("No local user can authorise this join"))
+    }
+
+    /// Sends a new join event for `user_id` with its content changed by `edit`.
+    pub(crate) fn update_own_member_event(
+        &self,
+        user_id: &str,
+        room_id: &str,
+        edit: impl FnOnce(&mut Map<String, Value>),
+    ) -> Result<String> {
+        self.write(|txn| {
+            let mut room = self.room(room_id)?;
+            let Some(current) = room.state_id(self, "m.room.member", user_id)? else {
+                return Err(Error::forbidden("not in room"));
+            };
+            let mut content = self
+                .pdu(&current)?
+                .and_then(|p| p.get("content").and_then(Value::as_object).cloned())
+                .unwrap_or_default();
+            if content.get("membership").and_then(Value::as_str) != Some("join") {
+                return Err(Error::forbidden("not joined"));
+            }
+            content.remove("join_authorised_via_users_server");
+            edit(&mut content);
+            self.append(txn, &mut room, user_id, NewEvent::state("m.room.member", user_id, Value::Object(content)))
+        })
+    }
+
+    /// Hides a room the user has left from their sync and history.
+    pub fn forget_room(&self, user_id: &str, room_id: &str) -> Result<()> {
+        self.write(|txn| {
+            let Some(mut row) = self.membership_of(user_id, room_id)? else {
+                return Err(Error::not_found("Not a known room for this user"));
+            };
+            if matches!(row.membership.as_str(), "join" | "invite" | "knock") {
+                return Err(Error::new(ErrorKind::BadState, format!("User {user_id} is in room {room_id}")));
+            }
+            row.forgotten = true;
+            txn.put_json(MEMBERSHIPS, key(&[user_id, room_id]), &row);
+            Ok(())
+        })
+    }
+
+    /// Members of a room with one membership, from its current state: `(user_id, event_id)`.
+    pub fn members_with(&self, room_id: &str, membership: &str) -> Result<Vec<(String, String)>> {
+        let (version, _) = super::version_rules(&self.room_version(room_id)?)?;
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix(crate::tables::CURRENT_STATE, &key(&[room_id, "m.room.member"]))? {
+            let (k, v) = entry?;
+            let parts = crate::tables::split(&k);
+            let (Some(user), Ok(event_id)) = (parts.get(2), String::from_utf8(v.into_vec())) else { continue };
+            let event = self.auth_event(&version, &event_id)?;
+            if event.membership().map(|m| m.as_str()) == Some(membership) {
+                out.push((user.to_string(), event_id));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The content of the room's join rules, for `/join` checks and the directory.
+    pub fn join_rule(&self, room_id: &str) -> Result<Option<String>> {
+        let Some(id) = self.current_state_id(room_id, "m.room.join_rules", "")? else { return Ok(None) };
+        Ok(self.pdu(&id)?.and_then(|p| p.get("content")?.get("join_rule")?.as_str().map(str::to_owned)))
+    }
+
+}

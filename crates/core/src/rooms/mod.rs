@@ -1,0 +1,226 @@
+//! Rooms: what is stored about each room and event, and the in-memory view of one room that a
+//! write works on. Events are made in [`build`], rooms in [`create`], memberships changed in
+//! [`membership`], and read back for clients in [`read`], [`messages`] and [`relations`].
+
+pub mod build;
+pub mod create;
+pub mod membership;
+pub mod messages;
+pub mod read;
+pub mod relations;
+pub mod send;
+pub mod state;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ruma::room_version_rules::RoomVersionRules;
+use serde::{Deserialize, Serialize};
+use tandem_state_res::{AuthEvent, EventNid, Power, RoomVersion};
+
+use crate::error::{Error, Result};
+use crate::server::{Homeserver, lock};
+use crate::tables::{CURRENT_STATE, EVENT_META, MEMBERSHIPS, PDUS, ROOMS, key};
+
+/// The room versions this server creates and joins.
+pub const SUPPORTED_VERSIONS: &[&str] = &["10", "11", "12"];
+pub const DEFAULT_VERSION: &str = "12";
+
+/// What is stored about a room.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RoomInfo {
+    pub version: String,
+    pub create_event: String,
+    /// The forward extremities: the next local event's `prev_events`.
+    pub extremities: Vec<String>,
+    pub depth: i64,
+    /// The stream position of the room's latest event.
+    pub last_pos: u64,
+    /// The state after the latest event.
+    pub state_group: u64,
+    /// How many deltas lie between `state_group` and a full snapshot.
+    #[serde(default)]
+    pub group_depth: u32,
+}
+
+/// What is stored about an event beside its PDU.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EventMeta {
+    pub room_id: String,
+    pub pos: u64,
+    /// The state before and after the event (state groups; 0 is the empty state).
+    pub before: u64,
+    pub after: u64,
+    /// For a state event: the event it replaced, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_state: Option<String>,
+    /// The device and transaction id of a local client's send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txn_id: Option<String>,
+    /// The redaction that applies to this event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redacted_by: Option<String>,
+}
+
+/// One of a user's rooms.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MembershipRow {
+    pub membership: String,
+    pub event_id: String,
+    pub pos: u64,
+    #[serde(default)]
+    pub forgotten: bool,
+}
+
+/// A room during one write: its stored info plus what this write has changed so far.
+pub(crate) struct Room {
+    pub id: String,
+    pub info: RoomInfo,
+    pub version: RoomVersion,
+    pub rules: RoomVersionRules,
+    changed_state: HashMap<(String, String), String>,
+    pending_events: HashMap<String, Arc<AuthEvent>>,
+    pending_groups: HashMap<u64, Arc<state::StateMap>>,
+}
+
+pub(crate) fn version_rules(version: &str) -> Result<(RoomVersion, RoomVersionRules)> {
+    let unsupported = || {
+        Error::new(crate::ErrorKind::UnsupportedRoomVersion, format!("Your homeserver does not support room version {version}"))
+    };
+    let v = RoomVersion::known(version).ok_or_else(unsupported)?;
+    let rules = ruma::RoomVersionId::try_from(version).ok().and_then(|id| id.rules()).ok_or_else(unsupported)?;
+    Ok((v, rules))
+}
+
+impl Room {
+    pub fn new(id: String, info: RoomInfo) -> Result<Self> {
+        let (version, rules) = version_rules(&info.version)?;
+        Ok(Room {
+            id,
+            info,
+            version,
+            rules,
+            changed_state: HashMap::new(),
+            pending_events: HashMap::new(),
+            pending_groups: HashMap::new(),
+        })
+    }
+
+    /// The event id at `(kind, state_key)` in the current state.
+    pub fn state_id(&self, hs: &Homeserver, kind: &str, state_key: &str) -> Result<Option<String>> {
+        if let Some(id) = self.changed_state.get(&(kind.to_owned(), state_key.to_owned())) {
+            return Ok(Some(id.clone()));
+        }
+        Ok(hs.db.get(CURRENT_STATE, &key(&[&self.id, kind, state_key]))?.and_then(|v| String::from_utf8(v).ok()))
+    }
+
+    pub fn state_event(&self, hs: &Homeserver, kind: &str, state_key: &str) -> Result<Option<Arc<AuthEvent>>> {
+        match self.state_id(hs, kind, state_key)? {
+            Some(id) => self.auth_event(hs, &id).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn auth_event(&self, hs: &Homeserver, event_id: &str) -> Result<Arc<AuthEvent>> {
+        if let Some(e) = self.pending_events.get(event_id) {
+            return Ok(e.clone());
+        }
+        hs.auth_event(&self.version, event_id)
+    }
+
+    pub fn membership(&self, hs: &Homeserver, user_id: &str) -> Result<Option<String>> {
+        Ok(self.state_event(hs, "m.room.member", user_id)?.and_then(|e| e.membership()).map(|m| m.as_str().to_owned()))
+    }
+
+    /// A user's power level, and the level needed to send `kind` (state or not).
+    pub fn power(&self, hs: &Homeserver, user_id: &str) -> Result<Power> {
+        let create = self.state_event(hs, "m.room.create", "")?;
+        let pl = self.state_event(hs, "m.room.power_levels", "")?;
+        Ok(tandem_state_res::user_power(&self.version, create.as_deref(), pl.as_deref().and_then(|e| e.power_levels()), user_id))
+    }
+
+    pub fn required_power(&self, hs: &Homeserver, pick: impl Fn(&tandem_state_res::PowerLevels) -> Power, default: Power) -> Result<Power> {
+        let pl = self.state_event(hs, "m.room.power_levels", "")?;
+        Ok(pl.as_deref().and_then(|e| e.power_levels()).map_or(default, pick))
+    }
+}
+
+impl Homeserver {
+    /// Loads a room for a write. `Ok(None)` if this server does not know it.
+    pub(crate) fn load_room(&self, room_id: &str) -> Result<Option<Room>> {
+        let Some(info) = self.room_info(room_id)? else { return Ok(None) };
+        Room::new(room_id.to_owned(), info).map(Some)
+    }
+
+    pub(crate) fn room(&self, room_id: &str) -> Result<Room> {
+        self.load_room(room_id)?.ok_or_else(|| Error::not_found(format!("Unknown room {room_id}")))
+    }
+
+    pub fn room_info(&self, room_id: &str) -> Result<Option<RoomInfo>> {
+        self.get_json(ROOMS, &key(&[room_id]))
+    }
+
+    pub fn room_version(&self, room_id: &str) -> Result<String> {
+        Ok(self.room_info(room_id)?.ok_or_else(|| Error::not_found("Unknown room"))?.version)
+    }
+
+    pub fn event_meta(&self, event_id: &str) -> Result<Option<EventMeta>> {
+        self.get_json(EVENT_META, &key(&[event_id]))
+    }
+
+    /// The stored PDU of an event.
+    pub fn pdu(&self, event_id: &str) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+        self.get_json(PDUS, &key(&[event_id]))
+    }
+
+    /// The authorization view of a stored event, cached.
+    pub(crate) fn auth_event(&self, version: &RoomVersion, event_id: &str) -> Result<Arc<AuthEvent>> {
+        if let Some(e) = lock(&self.auth_cache).get(event_id) {
+            return Ok(e.clone());
+        }
+        let pdu: serde_json::Value =
+            self.get_json(PDUS, &key(&[event_id]))?.ok_or_else(|| Error::internal(format!("missing event {event_id}")))?;
+        let event = AuthEvent::from_json(version, event_id, &pdu, |_| EventNid(0))
+            .map_err(|e| Error::internal(format!("stored event {event_id}: {e}")))?;
+        let event = Arc::new(event);
+        let mut cache = lock(&self.auth_cache);
+        if cache.len() > 100_000 {
+            cache.clear();
+        }
+        cache.insert(event_id.to_owned(), event.clone());
+        Ok(event)
+    }
+
+    /// The rooms a user is in, was invited to, knocked on or left, with the membership.
+    pub fn memberships(&self, user_id: &str) -> Result<Vec<(String, MembershipRow)>> {
+        let prefix = key(&[user_id]);
+        Ok(self
+            .scan_json::<MembershipRow>(MEMBERSHIPS, &prefix)?
+            .into_iter()
+            .filter_map(|(k, row)| crate::tables::split(&k).get(1).map(|r| (r.to_string(), row)))
+            .collect())
+    }
+
+    pub fn membership_of(&self, user_id: &str, room_id: &str) -> Result<Option<MembershipRow>> {
+        self.get_json(MEMBERSHIPS, &key(&[user_id, room_id]))
+    }
+
+    pub fn joined_rooms(&self, user_id: &str) -> Result<Vec<String>> {
+        Ok(self.memberships(user_id)?.into_iter().filter(|(_, r)| r.membership == "join").map(|(id, _)| id).collect())
+    }
+
+    /// The current state event id at `(kind, state_key)`.
+    pub fn current_state_id(&self, room_id: &str, kind: &str, state_key: &str) -> Result<Option<String>> {
+        Ok(self.db.get(CURRENT_STATE, &key(&[room_id, kind, state_key]))?.and_then(|v| String::from_utf8(v).ok()))
+    }
+
+    /// The current membership of `user_id` in the room, from its state.
+    pub fn current_membership(&self, room_id: &str, user_id: &str) -> Result<Option<String>> {
+        let Some(id) = self.current_state_id(room_id, "m.room.member", user_id)? else { return Ok(None) };
+        let version = self.room_version(room_id)?;
+        let (v, _) = version_rules(&version)?;
+        Ok(self.auth_event(&v, &id)?.membership().map(|m| m.as_str().to_owned()))
+    }
+}

@@ -1,0 +1,229 @@
+//! Reading events back for clients: the client event format (with redactions applied and
+//! `unsigned` filled in), history visibility, room state and member lists.
+
+use serde_json::{Map, Value, json};
+
+use super::version_rules;
+use crate::error::{Error, Result};
+use crate::server::Homeserver;
+
+/// Who is reading, for `unsigned.transaction_id` and visibility.
+#[derive(Clone, Copy)]
+pub struct Viewer<'a> {
+    pub user_id: &'a str,
+    pub device_id: Option<&'a str>,
+}
+
+/// Whether, and up to where, a user may read a room.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Access {
+    Joined,
+    /// Left, kicked or banned: the room as it was at this membership event.
+    Left { event_id: String, pos: u64 },
+    /// Not a member but the history is world readable.
+    WorldReadable,
+}
+
+impl Homeserver {
+    /// An event in the client-server format, or `None` if the server does not have it.
+    pub fn client_event(&self, event_id: &str, viewer: Option<Viewer<'_>>) -> Result<Option<Value>> {
+        let (Some(pdu), Some(meta)) = (self.pdu(event_id)?, self.event_meta(event_id)?) else { return Ok(None) };
+        let version = self.room_version(&meta.room_id)?;
+        let mut pdu = pdu;
+        let mut unsigned = Map::new();
+        if let Some(redaction_id) = &meta.redacted_by {
+            let (_, rules) = version_rules(&version)?;
+            if let Ok(ruma::CanonicalJsonValue::Object(obj)) = ruma::CanonicalJsonValue::try_from(Value::Object(pdu.clone()))
+                && let Ok(redacted) = ruma::canonical_json::redact(obj, &rules.redaction, None)
+                && let Ok(Value::Object(back)) = serde_json::to_value(&redacted)
+            {
+                pdu = back;
+            }
+            if let Some(because) = self.client_event(redaction_id, None)? {
+                unsigned.insert("redacted_because".into(), because);
+            }
+        }
+        let ts = pdu.get("origin_server_ts").and_then(Value::as_u64).unwrap_or(0);
+        unsigned.insert("age".into(), Self::now_ms().saturating_sub(ts).into());
+        if let (Some(v), Some(device)) = (viewer, &meta.device_id)
+            && pdu.get("sender").and_then(Value::as_str) == Some(v.user_id)
+            && v.device_id == Some(device.as_str())
+            && let Some(txn_id) = &meta.txn_id
+        {
+            unsigned.insert("transaction_id".into(), txn_id.clone().into());
+        }
+        if let Some(prev) = &meta.prev_state {
+            unsigned.insert("replaces_state".into(), prev.clone().into());
+            if let Some(prev_pdu) = self.pdu(prev)?
+                && let Some(content) = prev_pdu.get("content")
+            {
+                unsigned.insert("prev_content".into(), content.clone());
+                if let Some(sender) = prev_pdu.get("sender") {
+                    unsigned.insert("prev_sender".into(), sender.clone());
+                }
+            }
+        }
+        let mut out = Map::new();
+        for field in ["type", "content", "sender", "origin_server_ts", "state_key", "redacts"] {
+            if let Some(v) = pdu.remove(field) {
+                out.insert(field.into(), v);
+            }
+        }
+        // v11 moved `redacts` into the content; clients still read the top-level one.
+        if out.get("type").and_then(Value::as_str) == Some("m.room.redaction")
+            && !out.contains_key("redacts")
+            && let Some(target) = out.get("content").and_then(|c| c.get("redacts")).cloned()
+        {
+            out.insert("redacts".into(), target);
+        }
+        if meta.redacted_by.is_none()
+            && let Some(v) = viewer
+            && let Some(bundle) = self.bundled_relations(event_id, v)?
+        {
+            unsigned.insert("m.relations".into(), bundle);
+        }
+        out.insert("event_id".into(), event_id.into());
+        out.insert("room_id".into(), meta.room_id.clone().into());
+        out.insert("unsigned".into(), Value::Object(unsigned));
+        Ok(Some(Value::Object(out)))
+    }
+
+    /// The content of a state event at a key in a state map.
+    pub(crate) fn state_content(&self, map: &super::state::StateMap, kind: &str, state_key: &str) -> Result<Option<Value>> {
+        let Some(id) = map.get(&(kind.to_owned(), state_key.to_owned())) else { return Ok(None) };
+        Ok(self.pdu(id)?.and_then(|mut p| p.remove("content")))
+    }
+
+    /// Whether `user_id` may see `event_id`, by the room's history visibility at the event.
+    pub fn may_see(&self, user_id: &str, event_id: &str) -> Result<bool> {
+        let Some(meta) = self.event_meta(event_id)? else { return Ok(false) };
+        let state = self.state_map(meta.after)?;
+        let visibility = self
+            .state_content(&state, "m.room.history_visibility", "")?
+            .and_then(|c| c.get("history_visibility")?.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "shared".to_owned());
+        if visibility == "world_readable" {
+            return Ok(true);
+        }
+        let membership_at = self
+            .state_content(&state, "m.room.member", user_id)?
+            .and_then(|c| c.get("membership")?.as_str().map(str::to_owned));
+        match membership_at.as_deref() {
+            Some("join") => Ok(true),
+            Some("invite") if visibility == "invited" || visibility == "shared" => {
+                Ok(visibility == "invited" || self.current_membership(&meta.room_id, user_id)?.as_deref() == Some("join"))
+            }
+            _ if visibility == "shared" => {
+                Ok(self.current_membership(&meta.room_id, user_id)?.as_deref() == Some("join"))
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// How `user_id` may read `room_id`; `M_FORBIDDEN` if not at all.
+    pub fn room_access(&self, user_id: &str, room_id: &str) -> Result<Access> {
+        let not_in_room = || Error::forbidden(format!("User {user_id} not in room {room_id}"));
+        if self.room_info(room_id)?.is_none() {
+            return Err(not_in_room());
+        }
+        if let Some(row) = self.membership_of(user_id, room_id)? {
+            match row.membership.as_str() {
+                "join" => return Ok(Access::Joined),
+                "leave" | "ban" if !row.forgotten => return Ok(Access::Left { event_id: row.event_id, pos: row.pos }),
+                _ => {}
+            }
+        }
+        let visibility = self.current_state_id(room_id, "m.room.history_visibility", "")?;
+        let world_readable = match visibility {
+            Some(id) => self
+                .pdu(&id)?
+                .and_then(|p| p.get("content")?.get("history_visibility")?.as_str().map(|s| s == "world_readable"))
+                .unwrap_or(false),
+            None => false,
+        };
+        if world_readable { Ok(Access::WorldReadable) } else { Err(not_in_room()) }
+    }
+
+    /// The room state a user may see: current if joined, at their leave if they left.
+    pub fn visible_state(&self, user_id: &str, room_id: &str) -> Result<std::sync::Arc<super::state::StateMap>> {
+        match self.room_access(user_id, room_id)? {
+            Access::Joined | Access::WorldReadable => {
+                let info = self.room_info(room_id)?.ok_or_else(|| Error::not_found("Unknown room"))?;
+                self.state_map(info.state_group)
+            }
+            Access::Left { event_id, .. } => self.state_at_event(&event_id, true),
+        }
+    }
+
+    /// Every visible state event, client format.
+    pub fn room_state(&self, user_id: &str, room_id: &str) -> Result<Vec<Value>> {
+        let map = self.visible_state(user_id, room_id)?;
+        let mut out = Vec::with_capacity(map.len());
+        for id in map.values() {
+            if let Some(e) = self.client_event(id, None)? {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One visible state event (the whole client event; handlers usually return its content).
+    pub fn room_state_event(&self, user_id: &str, room_id: &str, kind: &str, state_key: &str) -> Result<Value> {
+        let map = self.visible_state(user_id, room_id)?;
+        let id = map
+            .get(&(kind.to_owned(), state_key.to_owned()))
+            .ok_or_else(|| Error::not_found("Event not found."))?;
+        self.client_event(id, None)?.ok_or_else(|| Error::not_found("Event not found."))
+    }
+
+    /// `/event/{eventId}`: the event if the user may see it.
+    pub fn get_event(&self, user_id: &str, device_id: Option<&str>, room_id: &str, event_id: &str) -> Result<Value> {
+        let not_found = || Error::not_found("Event not found.");
+        self.room_access(user_id, room_id)?;
+        let meta = self.event_meta(event_id)?.ok_or_else(not_found)?;
+        if meta.room_id != room_id || !self.may_see(user_id, event_id)? {
+            return Err(not_found());
+        }
+        self.client_event(event_id, Some(Viewer { user_id, device_id }))?.ok_or_else(not_found)
+    }
+
+    /// The member events of a room's visible state, filtered by membership.
+    pub fn room_members(
+        &self,
+        user_id: &str,
+        room_id: &str,
+        membership: Option<&str>,
+        not_membership: Option<&str>,
+    ) -> Result<Vec<Value>> {
+        let map = self.visible_state(user_id, room_id)?;
+        let mut out = Vec::new();
+        for ((kind, _), id) in map.iter() {
+            if kind != "m.room.member" {
+                continue;
+            }
+            let Some(e) = self.client_event(id, None)? else { continue };
+            let m = e["content"]["membership"].as_str().unwrap_or_default();
+            if membership.is_some_and(|want| want != m) || not_membership.is_some_and(|not| not == m) {
+                continue;
+            }
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    /// `joined_members`: display names and avatars of the joined members.
+    pub fn joined_members(&self, user_id: &str, room_id: &str) -> Result<Value> {
+        if self.room_access(user_id, room_id)? != super::read::Access::Joined {
+            return Err(Error::forbidden(format!("User {user_id} not in room {room_id}")));
+        }
+        let mut joined = Map::new();
+        for (member, event_id) in self.members_with(room_id, "join")? {
+            let content = self.pdu(&event_id)?.and_then(|mut p| p.remove("content")).unwrap_or_default();
+            joined.insert(
+                member,
+                json!({ "display_name": content.get("displayname"), "avatar_url": content.get("avatar_url") }),
+            );
+        }
+        Ok(json!({ "joined": joined }))
+    }
+}

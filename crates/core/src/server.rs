@@ -1,0 +1,175 @@
+//! [`Homeserver`]: the open database, the signing key, and the machinery every write goes
+//! through (one writer at a time, stream positions, waking long-polling syncs).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tandem_storage::{Batch, Db, Table};
+
+use crate::error::Result;
+use crate::server_key::ServerKey;
+use crate::tables::{self, META};
+
+/// The engine: everything a request handler calls goes through here.
+pub struct Homeserver {
+    pub(crate) db: Db,
+    pub(crate) key: ServerKey,
+    pub(crate) server_name: String,
+    /// Held while a write is prepared and applied: positions are handed out in commit order,
+    /// so a reader that saw position `n` has seen everything below it.
+    writer: Mutex<()>,
+    stream: AtomicU64,
+    state_group: AtomicU64,
+    /// Bumped after every commit and every ephemeral change; long-polling syncs wait on it.
+    wake: tokio::sync::watch::Sender<u64>,
+    pub(crate) ephemeral: crate::ephemeral::Ephemeral,
+    pub(crate) auth_cache: Mutex<HashMap<String, Arc<tandem_state_res::AuthEvent>>>,
+    pub(crate) group_cache: Mutex<HashMap<u64, Arc<crate::rooms::state::StateMap>>>,
+    me: Weak<Homeserver>,
+}
+
+/// One write: a batch and the stream positions it takes.
+pub(crate) struct Txn {
+    pub batch: Batch,
+    next_pos: u64,
+    next_group: u64,
+}
+
+impl Txn {
+    /// A new stream position for something this write adds.
+    pub fn pos(&mut self) -> u64 {
+        self.next_pos += 1;
+        self.next_pos
+    }
+
+    pub fn new_group(&mut self) -> u64 {
+        self.next_group += 1;
+        self.next_group
+    }
+
+    pub fn put_json(&mut self, table: Table, key: Vec<u8>, value: &impl Serialize) {
+        self.batch.put(table, key, serde_json::to_vec(value).expect("serializable"));
+    }
+}
+
+impl Homeserver {
+    /// Opens (creating if needed) the database at `dir`.
+    pub fn open(dir: &Path, server_name: &str, key: ServerKey) -> Result<Arc<Self>, tandem_storage::Error> {
+        let db = Db::open(dir, tables::ALL)?;
+        let counter = |name: &[u8]| -> Result<u64, tandem_storage::Error> {
+            Ok(db.get(META, name)?.and_then(|v| tandem_storage::codec::get_u64(&v, 0)).unwrap_or(0))
+        };
+        let stream = counter(b"stream")?;
+        let state_group = counter(b"state_group")?;
+        Ok(Arc::new_cyclic(|me| Homeserver {
+            me: me.clone(),
+            db,
+            key,
+            server_name: server_name.to_owned(),
+            writer: Mutex::new(()),
+            stream: AtomicU64::new(stream),
+            state_group: AtomicU64::new(state_group),
+            wake: tokio::sync::watch::Sender::new(0),
+            ephemeral: crate::ephemeral::Ephemeral::new(),
+            auth_cache: Mutex::new(HashMap::new()),
+            group_cache: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// This server as an `Arc`, for tasks that outlive a call.
+    pub(crate) fn self_ref(&self) -> Option<Arc<Homeserver>> {
+        self.me.upgrade()
+    }
+
+    pub fn server_name(&self) -> &str {
+        &self.server_name
+    }
+
+    pub fn signing_key(&self) -> &ServerKey {
+        &self.key
+    }
+
+    /// The last committed stream position.
+    pub fn stream_pos(&self) -> u64 {
+        self.stream.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` as the only writer, then applies its batch durably and publishes its positions.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Txn) -> Result<T>) -> Result<T> {
+        let _guard = lock(&self.writer);
+        let start = self.stream.load(Ordering::Acquire);
+        let group = self.state_group.load(Ordering::Acquire);
+        let mut txn = Txn { batch: Batch::new(), next_pos: start, next_group: group };
+        let out = f(&mut txn)?;
+        if txn.next_pos > start {
+            txn.batch.put(META, b"stream".to_vec(), txn.next_pos.to_be_bytes().to_vec());
+        }
+        if txn.next_group > group {
+            txn.batch.put(META, b"state_group".to_vec(), txn.next_group.to_be_bytes().to_vec());
+        }
+        if !txn.batch.is_empty() {
+            self.db.write(txn.batch)?;
+        }
+        self.state_group.store(txn.next_group, Ordering::Release);
+        if txn.next_pos > start {
+            self.stream.store(txn.next_pos, Ordering::Release);
+            self.wake();
+        }
+        Ok(out)
+    }
+
+    /// Wakes every waiting sync.
+    pub(crate) fn wake(&self) {
+        self.wake.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that changes whenever something syncable happens.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.wake.subscribe()
+    }
+
+    pub(crate) fn get_json<T: DeserializeOwned>(&self, table: Table, key: &[u8]) -> Result<Option<T>> {
+        match self.db.get(table, key)? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every `(key, value)` under `prefix`, values decoded.
+    pub(crate) fn scan_json<T: DeserializeOwned>(&self, table: Table, prefix: &[u8]) -> Result<Vec<(Box<[u8]>, T)>> {
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix(table, prefix)? {
+            let (k, v) = entry?;
+            out.push((k, serde_json::from_slice(&v)?));
+        }
+        Ok(out)
+    }
+
+    /// A random opaque string of `len` letters and digits.
+    pub(crate) fn random_string(len: usize) -> String {
+        use rand::Rng;
+        use rand::distr::Alphanumeric;
+        rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+    }
+
+    pub(crate) fn now_ms() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+
+    pub(crate) fn is_local(&self, user_id: &str) -> bool {
+        user_id.split_once(':').is_some_and(|(_, server)| server == self.server_name)
+    }
+}
+
+/// Locks a mutex, ignoring poisoning: the data under these locks (caches, the writer token)
+/// stays consistent even if a holder panicked.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

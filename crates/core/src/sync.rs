@@ -1,0 +1,405 @@
+//! `/sync`: everything that changed for one device between two tokens. A token
+//! `s<pos>_<serial>` is a global stream position (timeline, state, receipts, account data,
+//! presence, to-device, key changes) and an ephemeral serial (typing).
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+use tandem_storage::Direction;
+
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::rooms::MembershipRow;
+use crate::rooms::read::Viewer;
+use crate::rooms::state::StateMap;
+use crate::server::Homeserver;
+use crate::tables::{PRESENCE, TIMELINE, key, key_pos, trailing_pos};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncToken {
+    pub pos: u64,
+    pub serial: u64,
+}
+
+impl SyncToken {
+    pub fn parse(s: &str) -> Option<Self> {
+        let (pos, serial) = s.strip_prefix('s')?.split_once('_')?;
+        Some(SyncToken { pos: pos.parse().ok()?, serial: serial.parse().ok()? })
+    }
+}
+
+impl std::fmt::Display for SyncToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s{}_{}", self.pos, self.serial)
+    }
+}
+
+pub struct SyncRequest<'a> {
+    pub user_id: &'a str,
+    pub device_id: &'a str,
+    pub since: Option<SyncToken>,
+    pub full_state: bool,
+    pub filter: &'a Filter,
+}
+
+impl Homeserver {
+    /// One pass of `/sync`: the response, and whether it carries anything (long-polling waits
+    /// while it does not).
+    pub fn sync_once(&self, req: &SyncRequest<'_>) -> Result<(Value, bool)> {
+        let to = SyncToken { pos: self.stream_pos(), serial: self.ephemeral_serial() };
+        let since_pos = req.since.map(|s| s.pos);
+        if let Some(s) = req.since
+            && s.pos > to.pos
+        {
+            return Err(Error::invalid_param("since token is from the future"));
+        }
+        let mut any = false;
+        let mut join = Map::new();
+        let mut invite = Map::new();
+        let mut leave = Map::new();
+        let mut knock = Map::new();
+        let account_data = self.account_data_since(req.user_id, since_pos.unwrap_or(0))?;
+        for (room_id, row) in self.memberships(req.user_id)? {
+            if row.pos > to.pos || !req.filter.room.room_allowed(&room_id) {
+                continue;
+            }
+            let changed = since_pos.is_none_or(|s| row.pos > s);
+            match row.membership.as_str() {
+                "join" => {
+                    if let Some(v) = self.sync_joined(req, &room_id, &row, to, &account_data)? {
+                        join.insert(room_id, v);
+                    }
+                }
+                "invite" if changed => {
+                    let events = self.stripped_state(&room_id, &row.event_id)?;
+                    invite.insert(room_id, json!({ "invite_state": { "events": events } }));
+                }
+                "knock" if changed => {
+                    let events = self.stripped_state(&room_id, &row.event_id)?;
+                    knock.insert(room_id, json!({ "knock_state": { "events": events } }));
+                }
+                "leave" | "ban" if !row.forgotten && (changed && req.since.is_some() || req.filter.room.include_leave) => {
+                    if let Some(v) = self.sync_left(req, &room_id, &row)? {
+                        leave.insert(room_id, v);
+                    }
+                }
+                _ => {}
+            }
+        }
+        any |= !join.is_empty() || !invite.is_empty() || !leave.is_empty() || !knock.is_empty();
+
+        let global: Vec<Value> = account_data
+            .iter()
+            .filter(|(room, kind, _)| room.is_empty() && req.filter.account_data.matches(kind, None))
+            .map(|(_, kind, content)| json!({ "type": kind, "content": content }))
+            .collect();
+        any |= !global.is_empty();
+        let to_device = self.to_device_since(req.user_id, req.device_id, since_pos.unwrap_or(0), to.pos)?;
+        any |= !to_device.is_empty();
+        let presence = self.presence_since(req.user_id, since_pos, req.filter)?;
+        any |= !presence.is_empty();
+        let changed = match since_pos {
+            Some(s) => self.key_changes(req.user_id, s, to.pos)?,
+            None => Vec::new(),
+        };
+        any |= !changed.is_empty();
+
+        let mut rooms = json!({});
+        for (name, map) in [("join", join), ("invite", invite), ("leave", leave), ("knock", knock)] {
+            if !map.is_empty() {
+                rooms[name] = Value::Object(map);
+            }
+        }
+        let body = json!({
+            "next_batch": to.to_string(),
+            "rooms": rooms,
+            "account_data": { "events": global },
+            "presence": { "events": presence },
+            "to_device": { "events": to_device },
+            "device_lists": { "changed": changed, "left": [] },
+            "device_one_time_keys_count": self.one_time_key_counts(req.user_id, req.device_id)?,
+            "device_unused_fallback_key_types": self.unused_fallback_key_types(req.user_id, req.device_id)?,
+        });
+        Ok((body, any || req.since.is_none()))
+    }
+
+    /// The state after the last event at or before `pos` in a room.
+    fn state_at_pos(&self, room_id: &str, pos: u64) -> Result<std::sync::Arc<StateMap>> {
+        let prefix = key(&[room_id]);
+        let mut iter = self.db.scan(TIMELINE, &prefix, &key_pos(&[room_id], pos), Direction::Backward)?;
+        match iter.next() {
+            Some(entry) => {
+                let (_, v) = entry?;
+                self.state_at_event(&String::from_utf8_lossy(&v), true)
+            }
+            None => Ok(std::sync::Arc::default()),
+        }
+    }
+
+    fn sync_joined(
+        &self,
+        req: &SyncRequest<'_>,
+        room_id: &str,
+        row: &MembershipRow,
+        to: SyncToken,
+        account_data: &[(String, String, Value)],
+    ) -> Result<Option<Value>> {
+        let since = req.since.map(|s| s.pos);
+        let newly_joined = since.is_some_and(|s| row.pos > s);
+        let lower = if newly_joined { 0 } else { since.unwrap_or(0) };
+        let room_info = self.room_info(room_id)?.ok_or_else(|| Error::internal("room without info"))?;
+        let room_changed = since.is_none_or(|s| room_info.last_pos > s) || req.full_state;
+
+        let viewer = Viewer { user_id: req.user_id, device_id: Some(req.device_id) };
+        let tl_filter = &req.filter.room.timeline;
+        let limit = tl_filter.limit.unwrap_or(10).clamp(1, 1000) as usize;
+        let (mut events, limited) = if room_changed {
+            let keep = |id: &str| -> Result<bool> {
+                if tl_filter.is_restrictive() {
+                    let Some(pdu) = self.pdu(id)? else { return Ok(false) };
+                    if !tl_filter.matches(&Value::Object(pdu)) {
+                        return Ok(false);
+                    }
+                }
+                self.may_see(req.user_id, id)
+            };
+            self.timeline_slice(room_id, to.pos, true, Some(lower), keep, limit)?
+        } else {
+            (Vec::new(), false)
+        };
+        events.reverse();
+
+        let full = since.is_none() || newly_joined || req.full_state;
+        let state_start = match events.first() {
+            Some((_, id)) => self.state_at_event(id, false)?,
+            None => self.state_at_pos(room_id, to.pos)?,
+        };
+        let mut senders: BTreeSet<String> = BTreeSet::from([req.user_id.to_owned()]);
+        let mut timeline = Vec::with_capacity(events.len());
+        let mut in_timeline = BTreeSet::new();
+        for (_, id) in &events {
+            if let Some(e) = self.client_event(id, Some(viewer))? {
+                if let Some(s) = e["sender"].as_str() {
+                    senders.insert(s.to_owned());
+                }
+                in_timeline.insert(id.clone());
+                timeline.push(e);
+            }
+        }
+        let state_ids: Vec<&String> = if full {
+            state_start.values().collect()
+        } else if limited {
+            let before = self.state_at_pos(room_id, since.unwrap_or(0))?;
+            state_start.iter().filter(|(k, v)| before.get(*k) != Some(*v)).map(|(_, v)| v).collect()
+        } else {
+            Vec::new()
+        };
+        let lazy = req.filter.room.state.lazy_load_members;
+        let mut state = Vec::new();
+        for ((kind, state_key), id) in state_start.iter() {
+            if !state_ids.contains(&id) || in_timeline.contains(id) {
+                continue;
+            }
+            if lazy && kind == "m.room.member" && !senders.contains(state_key) {
+                continue;
+            }
+            if let Some(e) = self.client_event(id, None)?
+                && req.filter.room.state.matches(&e)
+            {
+                state.push(e);
+            }
+        }
+        if lazy && !full {
+            // Members of this batch's senders that the state part did not carry.
+            for user in &senders {
+                if let Some(id) = state_start.get(&("m.room.member".to_owned(), user.clone()))
+                    && !state_ids.contains(&id)
+                    && !in_timeline.contains(id)
+                    && since.is_some_and(|s| self.event_meta(id).ok().flatten().is_some_and(|m| m.pos > s))
+                    && let Some(e) = self.client_event(id, None)?
+                {
+                    state.push(e);
+                }
+            }
+        }
+
+        let mut ephemeral = Vec::new();
+        if let Some(users) = self.typing_since(room_id, req.since.map(|s| s.serial)) {
+            ephemeral.push(json!({ "type": "m.typing", "content": { "user_ids": users } }));
+        }
+        if let Some(content) = self.receipts_since(room_id, req.user_id, since.unwrap_or(0))? {
+            ephemeral.push(json!({ "type": "m.receipt", "content": content }));
+        }
+        let room_account_data: Vec<Value> = account_data
+            .iter()
+            .filter(|(room, _, _)| room == room_id)
+            .map(|(_, kind, content)| json!({ "type": kind, "content": content }))
+            .collect();
+
+        if since.is_some()
+            && !newly_joined
+            && !req.full_state
+            && timeline.is_empty()
+            && state.is_empty()
+            && ephemeral.is_empty()
+            && room_account_data.is_empty()
+        {
+            return Ok(None);
+        }
+        let prev_batch = match events.first() {
+            Some((pos, _)) => format!("t{}", pos - 1),
+            None => format!("t{}", to.pos),
+        };
+        let (notifications, highlights) = self.unread_counts(room_id, req.user_id, row.pos, to.pos)?;
+        Ok(Some(json!({
+            "timeline": { "events": timeline, "limited": limited, "prev_batch": prev_batch },
+            "state": { "events": state },
+            "ephemeral": { "events": ephemeral },
+            "account_data": { "events": room_account_data },
+            "summary": self.room_summary(room_id, req.user_id)?,
+            "unread_notifications": { "notification_count": notifications, "highlight_count": highlights },
+        })))
+    }
+
+    fn sync_left(&self, req: &SyncRequest<'_>, room_id: &str, row: &MembershipRow) -> Result<Option<Value>> {
+        let viewer = Viewer { user_id: req.user_id, device_id: Some(req.device_id) };
+        let lower = req.since.map_or(0, |s| s.pos);
+        let limit = req.filter.room.timeline.limit.unwrap_or(10).clamp(1, 1000) as usize;
+        let (mut events, limited) =
+            self.timeline_slice(room_id, row.pos, true, Some(lower), |id| self.may_see(req.user_id, id), limit)?;
+        events.reverse();
+        let mut timeline = Vec::new();
+        for (_, id) in &events {
+            if let Some(e) = self.client_event(id, Some(viewer))? {
+                timeline.push(e);
+            }
+        }
+        let prev_batch = events.first().map_or(row.pos, |(p, _)| p - 1);
+        Ok(Some(json!({
+            "timeline": { "events": timeline, "limited": limited, "prev_batch": format!("t{prev_batch}") },
+            "state": { "events": [] },
+            "account_data": { "events": [] },
+        })))
+    }
+
+    /// Stripped state for invites and knocks: the room's name, avatar, rules, encryption, and
+    /// the membership event itself.
+    pub fn stripped_state(&self, room_id: &str, membership_event: &str) -> Result<Vec<Value>> {
+        let info = self.room_info(room_id)?.ok_or_else(|| Error::not_found("Unknown room"))?;
+        let state = self.state_map(info.state_group)?;
+        let mut ids: Vec<String> = [
+            "m.room.create",
+            "m.room.name",
+            "m.room.avatar",
+            "m.room.topic",
+            "m.room.join_rules",
+            "m.room.canonical_alias",
+            "m.room.encryption",
+        ]
+        .iter()
+        .filter_map(|kind| state.get(&(kind.to_string(), String::new())).cloned())
+        .collect();
+        if let Some(sender) = self.pdu(membership_event)?.and_then(|p| p.get("sender").and_then(Value::as_str).map(str::to_owned))
+            && let Some(id) = state.get(&("m.room.member".to_owned(), sender))
+        {
+            ids.push(id.clone());
+        }
+        ids.push(membership_event.to_owned());
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(pdu) = self.pdu(&id)? {
+                out.push(json!({
+                    "type": pdu["type"], "state_key": pdu["state_key"], "sender": pdu["sender"], "content": pdu["content"],
+                }));
+            }
+        }
+        Ok(out)
+    }
+
+    fn room_summary(&self, room_id: &str, user_id: &str) -> Result<Value> {
+        let joined = self.members_with(room_id, "join")?;
+        let invited = self.members_with(room_id, "invite")?;
+        let heroes: Vec<&String> =
+            joined.iter().chain(invited.iter()).map(|(u, _)| u).filter(|u| *u != user_id).take(5).collect();
+        Ok(json!({
+            "m.heroes": heroes,
+            "m.joined_member_count": joined.len(),
+            "m.invited_member_count": invited.len(),
+        }))
+    }
+
+    /// Unread notification and highlight counts after the user's read receipt, by the default
+    /// push rules' main cases: messages, encrypted events and stickers notify (notices do
+    /// not); a mention of the user's id, localpart or display name highlights, as does
+    /// `@room` from someone allowed to notify the room.
+    fn unread_counts(&self, room_id: &str, user_id: &str, joined_at: u64, to: u64) -> Result<(u64, u64)> {
+        const SCAN: usize = 1000;
+        let read = self.read_up_to(room_id, user_id)?.unwrap_or(joined_at).max(joined_at);
+        let name = self
+            .profile(user_id)?
+            .and_then(|p| p.get("displayname").and_then(Value::as_str).map(str::to_lowercase))
+            .filter(|n| !n.is_empty());
+        let localpart = user_id.trim_start_matches('@').split(':').next().unwrap_or_default().to_lowercase();
+        let (mut notes, mut lights) = (0, 0);
+        let start = key_pos(&[room_id], read + 1);
+        for entry in self.db.scan(TIMELINE, &key(&[room_id]), &start, Direction::Forward)?.take(SCAN) {
+            let (k, v) = entry?;
+            if trailing_pos(&k) > to {
+                break;
+            }
+            let Some(pdu) = self.pdu(&String::from_utf8_lossy(&v))? else { continue };
+            if pdu.get("sender").and_then(Value::as_str) == Some(user_id) {
+                continue;
+            }
+            let kind = pdu.get("type").and_then(Value::as_str).unwrap_or_default();
+            let content = pdu.get("content").cloned().unwrap_or_default();
+            if !matches!(kind, "m.room.message" | "m.room.encrypted" | "m.sticker") || content["msgtype"] == "m.notice" {
+                continue;
+            }
+            notes += 1;
+            let body = content["body"].as_str().unwrap_or_default().to_lowercase();
+            let mentioned = content["m.mentions"]["user_ids"].as_array().is_some_and(|ids| ids.iter().any(|i| i == user_id))
+                || content["m.mentions"]["room"] == true
+                || body.contains(&localpart) && !localpart.is_empty()
+                || name.as_ref().is_some_and(|n| body.contains(n.as_str()))
+                || body.contains("@room");
+            if mentioned {
+                lights += 1;
+            }
+        }
+        Ok((notes, lights))
+    }
+
+    fn presence_since(&self, user_id: &str, since: Option<u64>, filter: &Filter) -> Result<Vec<Value>> {
+        if !filter.presence.matches("m.presence", None) || filter.presence.limit == Some(0) {
+            return Ok(Vec::new());
+        }
+        let mut shared: Option<BTreeSet<String>> = None;
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix(PRESENCE, &[])? {
+            let (k, v) = entry?;
+            let stored: Value = serde_json::from_slice(&v)?;
+            if since.is_some_and(|s| stored["pos"].as_u64().unwrap_or(0) <= s) {
+                continue;
+            }
+            let Some(other) = crate::tables::split(&k).first().map(|s| s.to_string()) else { continue };
+            let shared = match &mut shared {
+                Some(s) => s,
+                None => {
+                    let mut set = BTreeSet::from([user_id.to_owned()]);
+                    for room in self.joined_rooms(user_id)? {
+                        set.extend(self.members_with(&room, "join")?.into_iter().map(|(u, _)| u));
+                    }
+                    shared.insert(set)
+                }
+            };
+            if !shared.contains(&other) {
+                continue;
+            }
+            if let Some((content, _)) = self.presence(&other)? {
+                out.push(json!({ "type": "m.presence", "sender": other, "content": content }));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,115 @@
+//! The engine's tables and their key layouts. Keys are built with `tandem_storage::codec`, so
+//! scans run in the order the comments give. Values are JSON unless said otherwise.
+
+use tandem_storage::Table;
+use tandem_storage::codec::{put_str, put_u64};
+
+/// Counters: `stream` (the last global stream position), `state_group` (the last group id).
+pub const META: Table = Table("meta");
+/// user_id → [`crate::accounts::Account`].
+pub const USERS: Table = Table("users");
+/// user_id → profile object (`displayname`, `avatar_url`).
+pub const PROFILES: Table = Table("profiles");
+/// user_id, device_id → [`crate::sessions::Device`].
+pub const DEVICES: Table = Table("devices");
+/// access token → [`crate::sessions::Session`].
+pub const ACCESS_TOKENS: Table = Table("access_tokens");
+/// refresh token → [`crate::sessions::Session`] of the access token it renews.
+pub const REFRESH_TOKENS: Table = Table("refresh_tokens");
+/// room_id → [`crate::rooms::RoomInfo`].
+pub const ROOMS: Table = Table("rooms");
+/// event_id → the PDU, canonical JSON.
+pub const PDUS: Table = Table("pdus");
+/// event_id → [`crate::rooms::EventMeta`].
+pub const EVENT_META: Table = Table("event_meta");
+/// room_id, stream position → event_id: a room's timeline in stream order.
+pub const TIMELINE: Table = Table("timeline");
+/// room_id, type, state_key → event_id: the current state.
+pub const CURRENT_STATE: Table = Table("current_state");
+/// group id → [`crate::rooms::state::Group`]: state snapshots as deltas.
+pub const STATE_GROUPS: Table = Table("state_groups");
+/// user_id, room_id → [`crate::rooms::MembershipRow`]: a user's rooms.
+pub const MEMBERSHIPS: Table = Table("memberships");
+/// user_id, device_id, txn_id → event_id: idempotent sends.
+pub const TXNS: Table = Table("txns");
+/// related event_id, stream position → event_id of the relating event.
+pub const RELATIONS: Table = Table("relations");
+/// user_id, room_id ("" for global), type → {content, pos}.
+pub const ACCOUNT_DATA: Table = Table("account_data");
+/// room_id, receipt type, user_id, thread → {event_id, ts, pos}.
+pub const RECEIPTS: Table = Table("receipts");
+/// alias → {room_id, creator}.
+pub const ALIASES: Table = Table("aliases");
+/// room_id → "" for rooms published in the directory.
+pub const PUBLIC_ROOMS: Table = Table("public_rooms");
+/// user_id, filter id → filter JSON.
+pub const FILTERS: Table = Table("filters");
+/// user_id, device_id, stream position → to-device message.
+pub const TO_DEVICE: Table = Table("to_device");
+/// user_id, device_id → signed device keys.
+pub const DEVICE_KEYS: Table = Table("device_keys");
+/// user_id, device_id, "algorithm:key_id" → one-time key; fallback keys under "fallback/".
+pub const ONE_TIME_KEYS: Table = Table("one_time_keys");
+/// stream position → user_id whose devices or keys changed.
+pub const KEY_CHANGES: Table = Table("key_changes");
+/// user_id → presence object.
+pub const PRESENCE: Table = Table("presence");
+
+pub const ALL: &[Table] = &[
+    META,
+    USERS,
+    PROFILES,
+    DEVICES,
+    ACCESS_TOKENS,
+    REFRESH_TOKENS,
+    ROOMS,
+    PDUS,
+    EVENT_META,
+    TIMELINE,
+    CURRENT_STATE,
+    STATE_GROUPS,
+    MEMBERSHIPS,
+    TXNS,
+    RELATIONS,
+    ACCOUNT_DATA,
+    RECEIPTS,
+    ALIASES,
+    PUBLIC_ROOMS,
+    FILTERS,
+    TO_DEVICE,
+    DEVICE_KEYS,
+    ONE_TIME_KEYS,
+    KEY_CHANGES,
+    PRESENCE,
+];
+
+/// A key of strings, each terminated, so that any leading run of them is a scan prefix.
+pub fn key(parts: &[&str]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for p in parts {
+        put_str(&mut out, p);
+    }
+    out
+}
+
+/// Strings then a big-endian position.
+pub fn key_pos(parts: &[&str], pos: u64) -> Vec<u8> {
+    let mut out = key(parts);
+    put_u64(&mut out, pos);
+    out
+}
+
+/// The strings of a key written by [`key`] (or the string part of [`key_pos`]).
+pub fn split(mut bytes: &[u8]) -> Vec<&str> {
+    let mut out = Vec::new();
+    while let Some((s, rest)) = tandem_storage::codec::take_str(bytes) {
+        out.push(s);
+        bytes = rest;
+    }
+    out
+}
+
+/// The position at the end of a [`key_pos`] key.
+pub fn trailing_pos(bytes: &[u8]) -> u64 {
+    bytes.len().checked_sub(8).and_then(|at| tandem_storage::codec::get_u64(bytes, at)).unwrap_or(0)
+}
