@@ -24,6 +24,9 @@ enum Command {
         /// A TOML configuration file (see `tandem generate-config`).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Stop when standard input closes (for a supervising test harness).
+        #[arg(long, hide = true)]
+        exit_on_stdin_eof: bool,
     },
     /// Print a configuration file documenting every key at its default.
     GenerateConfig,
@@ -48,8 +51,8 @@ fn main() -> ExitCode {
             print!("{}", config::TEMPLATE);
             ExitCode::SUCCESS
         }
-        Command::Serve { config } => match config::Config::load(config.as_deref()) {
-            Ok(config) => serve::run(config),
+        Command::Serve { config, exit_on_stdin_eof } => match config::Config::load(config.as_deref()) {
+            Ok(config) => serve::run(config, exit_on_stdin_eof),
             Err(e) => {
                 eprintln!("tandem: refusing to start: {e}");
                 ExitCode::from(2)

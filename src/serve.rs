@@ -10,7 +10,7 @@ use tracing::{error, info};
 
 use crate::config::{Config, Registration};
 
-pub fn run(config: Config) -> ExitCode {
+pub fn run(config: Config, exit_on_stdin_eof: bool) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
@@ -22,7 +22,7 @@ pub fn run(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config)) {
+    match runtime.block_on(serve(config, exit_on_stdin_eof)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
@@ -70,7 +70,7 @@ pub fn api_config(config: &Config) -> ApiConfig {
     }
 }
 
-async fn serve(config: Config) -> Result<(), String> {
+async fn serve(config: Config, exit_on_stdin_eof: bool) -> Result<(), String> {
     let hs = open(&config)?;
     let app = tandem_client_api::router(hs.clone(), api_config(&config))
         .layer(axum::extract::DefaultBodyLimit::max(config.max_request_size as usize));
@@ -79,7 +79,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     // Handlers are installed before announcing the address: a supervisor (or a test) that sends
     // SIGTERM right after "listening" must get a clean stop, not the default kill.
-    let stop = shutdown_signal().map_err(|e| format!("signal handlers: {e}"))?;
+    let stop = shutdown_signal(exit_on_stdin_eof).map_err(|e| format!("signal handlers: {e}"))?;
     info!(server_name = %config.server_name, key_id = %hs.signing_key().key_id(), "listening on http://{addr}");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(stop)
@@ -89,14 +89,26 @@ async fn serve(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+fn shutdown_signal(exit_on_stdin_eof: bool) -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    // A supervising test harness asks for this so the server stops when the harness exits,
+    // even if the harness is killed before it can stop the server.
+    let stdin_closed = tokio::sync::Notify::new();
+    let stdin_closed = std::sync::Arc::new(stdin_closed);
+    if exit_on_stdin_eof {
+        let notify = stdin_closed.clone();
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+            notify.notify_one();
+        });
+    }
     Ok(async move {
         tokio::select! {
             _ = int.recv() => info!("SIGINT: stopping"),
             _ = term.recv() => info!("SIGTERM: stopping"),
+            _ = stdin_closed.notified() => info!("stdin closed: stopping"),
         }
     })
 }

@@ -19,6 +19,7 @@ pub(crate) fn routes() -> Router<Api> {
         .route("/_matrix/client/v3/rooms/{room}/redact/{event}/{txn}", put(redact))
         .route("/_matrix/client/v3/rooms/{room}/state", get(all_state))
         .route("/_matrix/client/v3/rooms/{room}/state/{kind}", get(state_empty_key).put(put_state_empty_key))
+        .route("/_matrix/client/v3/rooms/{room}/state/{kind}/", get(state_empty_key).put(put_state_empty_key))
         .route("/_matrix/client/v3/rooms/{room}/state/{kind}/{*state_key}", get(state_one).put(put_state))
         .route("/_matrix/client/v3/rooms/{room}/event/{event}", get(event))
         .route("/_matrix/client/v3/rooms/{room}/messages", get(messages))

@@ -75,8 +75,13 @@ impl Homeserver {
 
         let mut canonical = ruma::canonical_json::try_from_json_map(obj)
             .map_err(|e| Error::bad_json(format!("event is not canonical JSON: {e}")))?;
-        let event_id = crate::pdu::hash_sign_and_id(&room.rules, &self.server_name, &self.key, &mut canonical)
-            .map_err(|e| Error::bad_json(e.to_string()))?;
+        let event_id =
+            crate::pdu::hash_sign_and_id(&room.rules, &self.server_name, &self.key, &mut canonical).map_err(|e| match e {
+                crate::pdu::PduError::Json(ruma::signatures::JsonError::PduTooLarge) => {
+                    Error::new(ErrorKind::TooLarge, "event too large")
+                }
+                e => Error::bad_json(e.to_string()),
+            })?;
         let bytes = ruma::CanonicalJsonValue::Object(canonical).to_string();
         if bytes.len() > MAX_PDU_BYTES {
             return Err(Error::new(ErrorKind::TooLarge, "event too large"));

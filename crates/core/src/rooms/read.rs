@@ -98,6 +98,10 @@ impl Homeserver {
     pub fn may_see(&self, user_id: &str, event_id: &str) -> Result<bool> {
         let Some(meta) = self.event_meta(event_id)? else { return Ok(false) };
         let state = self.state_map(meta.after)?;
+        // One's own membership changes (joins, kicks, bans) are always visible to oneself.
+        if state.get(&("m.room.member".to_owned(), user_id.to_owned())).is_some_and(|id| id == event_id) {
+            return Ok(true);
+        }
         let visibility = self
             .state_content(&state, "m.room.history_visibility", "")?
             .and_then(|c| c.get("history_visibility")?.as_str().map(str::to_owned))
