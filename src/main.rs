@@ -66,7 +66,8 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let created = serve::open(&config).and_then(|hs| hs.create_account(&user, Some(&password), admin).map_err(|e| e.to_string()));
+            let created = serve::open(&config)
+                .and_then(|hs| hs.create_account(&user, Some(&password), admin).map_err(|e| e.to_string()));
             match created {
                 Ok(user_id) => {
                     println!("created {user_id}{}", if admin { " (admin)" } else { "" });

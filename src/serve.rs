@@ -36,7 +36,8 @@ pub fn run(config: Config, exit_on_stdin_eof: bool) -> ExitCode {
 pub fn open(config: &Config) -> Result<std::sync::Arc<Homeserver>, String> {
     let data = &config.data_dir;
     std::fs::create_dir_all(data).map_err(|e| format!("data_dir {}: {e}", data.display()))?;
-    let key = tandem_core::server_key::ServerKey::load_or_generate(&data.join("signing.key")).map_err(|e| e.to_string())?;
+    let key =
+        tandem_core::server_key::ServerKey::load_or_generate(&data.join("signing.key")).map_err(|e| e.to_string())?;
     Homeserver::open(&data.join("db"), &config.server_name, key).map_err(|e| {
         let text = e.to_string();
         if text.contains("LOCK") || text.contains("lock") {
@@ -62,7 +63,10 @@ pub fn api_config(config: &Config) -> ApiConfig {
             per_second: config.rate_limit_message_per_second,
             burst: config.rate_limit_message_burst,
         },
-        rate_limit_login: RateLimit { per_second: config.rate_limit_login_per_second, burst: config.rate_limit_login_burst },
+        rate_limit_login: RateLimit {
+            per_second: config.rate_limit_login_per_second,
+            burst: config.rate_limit_login_burst,
+        },
         rate_limit_registration: RateLimit {
             per_second: config.rate_limit_registration_per_second,
             burst: config.rate_limit_registration_burst,

@@ -154,3 +154,29 @@ fn generate_config_prints_the_documented_defaults_and_they_load() {
     std::thread::spawn(move || for _ in stderr.lines() {});
     assert!(stop(child).success());
 }
+
+#[test]
+fn create_user_works_stopped_and_refuses_clearly_while_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let create = |user: &str| {
+        tandem()
+            .args(["create-user", "--user", user, "--password", "pw", "--admin"])
+            .env("TANDEM_DATA_DIR", &data)
+            .output()
+            .unwrap()
+    };
+    let out = create("alice");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("@alice:localhost"));
+    let again = create("alice");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("taken"), "{}", String::from_utf8_lossy(&again.stderr));
+
+    let (child, _) = start(&data);
+    let running = create("bob");
+    assert!(!running.status.success());
+    let err = String::from_utf8_lossy(&running.stderr);
+    assert!(err.contains("already running"), "{err}");
+    assert!(stop(child).success());
+}

@@ -147,7 +147,12 @@ impl User<'_> {
 
     /// Long-polls `/sync` from `since` until `found` picks something out of a response, within
     /// `within`. Returns it and the last `next_batch`.
-    pub fn sync_until<T>(&self, since: Option<&str>, within: Duration, mut found: impl FnMut(&Value) -> Option<T>) -> (T, String) {
+    pub fn sync_until<T>(
+        &self,
+        since: Option<&str>,
+        within: Duration,
+        mut found: impl FnMut(&Value) -> Option<T>,
+    ) -> (T, String) {
         let deadline = Instant::now() + within;
         let mut since = since.map(str::to_owned);
         loop {

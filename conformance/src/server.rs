@@ -77,7 +77,12 @@ fn start(data: &Path, env: &[(String, String)]) -> (Child, String) {
     let addr = loop {
         let line = lines.next().expect("tandem exited before listening").expect("log line");
         if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split_whitespace().next().expect("address").trim_end_matches(|c: char| !c.is_ascii_digit()).to_owned();
+            break rest
+                .split_whitespace()
+                .next()
+                .expect("address")
+                .trim_end_matches(|c: char| !c.is_ascii_digit())
+                .to_owned();
         }
     };
     let echo = std::env::var_os("TANDEM_CONFORMANCE_LOG").is_some();

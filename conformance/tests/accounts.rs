@@ -36,13 +36,15 @@ fn cors_preflight_is_answered() {
 fn registration_is_user_interactive_and_checks_names() {
     let s = server();
     let name = unique("reg");
-    let first = s.call("POST", "/_matrix/client/v3/register", None, Some(&json!({ "username": name, "password": "secret-1" })));
+    let first =
+        s.call("POST", "/_matrix/client/v3/register", None, Some(&json!({ "username": name, "password": "secret-1" })));
     let challenge = first.expect(401);
     let session = challenge["session"].as_str().expect("a UIA session").to_owned();
     let flows = challenge["flows"].as_array().expect("flows");
     assert!(flows.iter().any(|f| f["stages"] == json!(["m.login.dummy"])), "{challenge}");
 
-    let body = json!({ "username": name, "password": "secret-1", "auth": { "type": "m.login.dummy", "session": session } });
+    let body =
+        json!({ "username": name, "password": "secret-1", "auth": { "type": "m.login.dummy", "session": session } });
     let done = s.call("POST", "/_matrix/client/v3/register", None, Some(&body)).expect(200);
     let user_id = done["user_id"].as_str().unwrap();
     assert!(user_id.starts_with(&format!("@{name}:")), "{done}");
@@ -50,11 +52,13 @@ fn registration_is_user_interactive_and_checks_names() {
 
     let again = json!({ "username": name, "password": "x", "auth": { "type": "m.login.dummy" } });
     s.call("POST", "/_matrix/client/v3/register", None, Some(&again)).expect_err(400, "M_USER_IN_USE");
-    s.call("GET", &format!("/_matrix/client/v3/register/available?username={name}"), None, None).expect_err(400, "M_USER_IN_USE");
+    s.call("GET", &format!("/_matrix/client/v3/register/available?username={name}"), None, None)
+        .expect_err(400, "M_USER_IN_USE");
     let free = unique("free");
     let r = s.call("GET", &format!("/_matrix/client/v3/register/available?username={free}"), None, None).expect(200);
     assert_eq!(r["available"], true);
-    s.call("GET", "/_matrix/client/v3/register/available?username=Bad%20Name", None, None).expect_err(400, "M_INVALID_USERNAME");
+    s.call("GET", "/_matrix/client/v3/register/available?username=Bad%20Name", None, None)
+        .expect_err(400, "M_INVALID_USERNAME");
 }
 
 #[test]
@@ -118,12 +122,14 @@ fn refresh_tokens_rotate() {
     let session = s.call("POST", "/_matrix/client/v3/login", None, Some(&body)).expect(200);
     let refresh = session["refresh_token"].as_str().expect("a refresh token");
     assert!(session["expires_in_ms"].as_u64().is_some_and(|ms| ms > 0), "{session}");
-    let renewed = s.call("POST", "/_matrix/client/v3/refresh", None, Some(&json!({ "refresh_token": refresh }))).expect(200);
+    let renewed =
+        s.call("POST", "/_matrix/client/v3/refresh", None, Some(&json!({ "refresh_token": refresh }))).expect(200);
     let token = renewed["access_token"].as_str().unwrap();
     assert_ne!(token, session["access_token"].as_str().unwrap());
     assert!(renewed["refresh_token"].is_string());
     s.call("GET", "/_matrix/client/v3/account/whoami", Some(token), None).expect(200);
-    s.call("POST", "/_matrix/client/v3/refresh", None, Some(&json!({ "refresh_token": "bogus" }))).expect_err(401, "M_UNKNOWN_TOKEN");
+    s.call("POST", "/_matrix/client/v3/refresh", None, Some(&json!({ "refresh_token": "bogus" })))
+        .expect_err(401, "M_UNKNOWN_TOKEN");
 }
 
 fn password_auth(user: &tandem_conformance::User<'_>, session: Option<&str>, password: &str) -> Value {
@@ -165,7 +171,8 @@ fn deactivation_ends_the_account() {
     let room = u.create_room(json!({ "preset": "public_chat" }));
     let other = s.register("deactwatch");
     other.join(&room);
-    u.post("/_matrix/client/v3/account/deactivate", json!({ "auth": password_auth(&u, None, &u.password) })).expect(200);
+    u.post("/_matrix/client/v3/account/deactivate", json!({ "auth": password_auth(&u, None, &u.password) }))
+        .expect(200);
     s.call("GET", "/_matrix/client/v3/account/whoami", Some(&u.token), None).expect_err(401, "M_UNKNOWN_TOKEN");
     let body = json!({ "type": "m.login.password", "identifier": { "type": "m.id.user", "user": u.localpart }, "password": u.password });
     let r = s.call("POST", "/_matrix/client/v3/login", None, Some(&body));
@@ -195,7 +202,11 @@ fn devices_list_rename_and_delete_with_auth() {
 
     let challenge = u.delete("/_matrix/client/v3/devices/PHONE", Some(json!({}))).expect(401);
     let session = challenge["session"].as_str().unwrap();
-    u.delete("/_matrix/client/v3/devices/PHONE", Some(json!({ "auth": password_auth(&u, Some(session), &u.password) }))).expect(200);
+    u.delete(
+        "/_matrix/client/v3/devices/PHONE",
+        Some(json!({ "auth": password_auth(&u, Some(session), &u.password) })),
+    )
+    .expect(200);
     let phone_token = phone["access_token"].as_str().unwrap();
     s.call("GET", "/_matrix/client/v3/account/whoami", Some(phone_token), None).expect_err(401, "M_UNKNOWN_TOKEN");
     u.get("/_matrix/client/v3/devices/PHONE").expect_err(404, "M_NOT_FOUND");

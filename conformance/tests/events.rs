@@ -31,7 +31,9 @@ fn a_retried_transaction_sends_once() {
     assert_eq!(first["event_id"], second["event_id"]);
     let page = messages(&u, &room, "dir=b&limit=50");
     assert_eq!(bodies(&page["chunk"]).iter().filter(|b| *b == "once").count(), 1);
-    let event = u.get(&format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(first["event_id"].as_str().unwrap()))).expect(200);
+    let event = u
+        .get(&format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(first["event_id"].as_str().unwrap())))
+        .expect(200);
     assert_eq!(event["content"]["body"], "once");
     assert_eq!(event["sender"], u.user_id.as_str());
     assert_eq!(event["room_id"], room.as_str());
@@ -55,7 +57,10 @@ fn messages_paginate_both_ways() {
     // Forward from the second page's end goes back over what we saw.
     let fwd = messages(&u, &room, &format!("dir=f&limit=4&from={}", enc(page2["end"].as_str().unwrap())));
     let f = bodies(&fwd["chunk"]);
-    assert!(f.starts_with(&["m1".to_owned(), "m2".to_owned()]) || f.starts_with(&["m0".to_owned(), "m1".to_owned()]), "{f:?}");
+    assert!(
+        f.starts_with(&["m1".to_owned(), "m2".to_owned()]) || f.starts_with(&["m0".to_owned(), "m1".to_owned()]),
+        "{f:?}"
+    );
     // Paging back to the beginning ends with the room's creation and no `end`.
     let mut from = end.to_owned();
     let mut guard = 0;
@@ -119,15 +124,21 @@ fn redaction_strips_content() {
     let mine = bob.send_text(&room, "oops");
     let theirs = alice.send_text(&room, "admin text");
     // Bob may redact his own event, not Alice's.
-    let r = bob.put(&format!("/_matrix/client/v3/rooms/{}/redact/{}/{}", enc(&room), enc(&theirs), unique("r")), json!({}));
+    let r =
+        bob.put(&format!("/_matrix/client/v3/rooms/{}/redact/{}/{}", enc(&room), enc(&theirs), unique("r")), json!({}));
     r.expect_err(403, "M_FORBIDDEN");
-    let red = bob.put(&format!("/_matrix/client/v3/rooms/{}/redact/{}/{}", enc(&room), enc(&mine), unique("r")), json!({ "reason": "typo" }));
+    let red = bob.put(
+        &format!("/_matrix/client/v3/rooms/{}/redact/{}/{}", enc(&room), enc(&mine), unique("r")),
+        json!({ "reason": "typo" }),
+    );
     let redaction_id = red.expect(200)["event_id"].as_str().unwrap().to_owned();
     let ev = alice.get(&format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(&mine))).expect(200);
     assert_eq!(ev["content"], json!({}), "{ev}");
     assert_eq!(ev["unsigned"]["redacted_because"]["event_id"], redaction_id.as_str(), "{ev}");
     // The room moderator may redact anyone's event.
-    alice.put(&format!("/_matrix/client/v3/rooms/{}/redact/{}/{}", enc(&room), enc(&theirs), unique("r")), json!({})).expect(200);
+    alice
+        .put(&format!("/_matrix/client/v3/rooms/{}/redact/{}/{}", enc(&room), enc(&theirs), unique("r")), json!({}))
+        .expect(200);
 }
 
 #[test]
@@ -141,7 +152,8 @@ fn relations_and_threads() {
             "msgtype": "m.text", "body": body,
             "m.relates_to": { "rel_type": "m.thread", "event_id": root, "is_falling_back": true, "m.in_reply_to": { "event_id": root } },
         });
-        u.put(&format!("/_matrix/client/v3/rooms/{}/send/m.room.message/{}", enc(&room), unique("t")), content).expect(200)["event_id"]
+        u.put(&format!("/_matrix/client/v3/rooms/{}/send/m.room.message/{}", enc(&room), unique("t")), content)
+            .expect(200)["event_id"]
             .as_str()
             .unwrap()
             .to_owned()
@@ -157,10 +169,13 @@ fn relations_and_threads() {
 
     let all = u.get(&format!("/_matrix/client/v1/rooms/{}/relations/{}", enc(&room), enc(&root))).expect(200);
     assert_eq!(all["chunk"].as_array().unwrap().len(), 3, "{all}");
-    let thread = u.get(&format!("/_matrix/client/v1/rooms/{}/relations/{}/m.thread", enc(&room), enc(&root))).expect(200);
+    let thread =
+        u.get(&format!("/_matrix/client/v1/rooms/{}/relations/{}/m.thread", enc(&room), enc(&root))).expect(200);
     let ids: Vec<&str> = thread["chunk"].as_array().unwrap().iter().filter_map(|e| e["event_id"].as_str()).collect();
     assert_eq!(ids, [r2.as_str(), r1.as_str()]);
-    let paged = u.get(&format!("/_matrix/client/v1/rooms/{}/relations/{}/m.thread?limit=1", enc(&room), enc(&root))).expect(200);
+    let paged = u
+        .get(&format!("/_matrix/client/v1/rooms/{}/relations/{}/m.thread?limit=1", enc(&room), enc(&root)))
+        .expect(200);
     assert_eq!(paged["chunk"].as_array().unwrap().len(), 1);
     assert!(paged["next_batch"].is_string(), "{paged}");
 

@@ -16,21 +16,28 @@ fn keys_upload_query_claim() {
         "keys": { format!("curve25519:{}", alice.device_id): "curvekey", format!("ed25519:{}", alice.device_id): "edkey" },
         "signatures": { alice.user_id.clone(): { format!("ed25519:{}", alice.device_id): "sig" } },
     });
-    let up = alice.post("/_matrix/client/v3/keys/upload", json!({
-        "device_keys": device_keys,
-        "one_time_keys": {
-            "signed_curve25519:AAAAAQ": { "key": "otk1", "signatures": {} },
-            "signed_curve25519:AAAAAg": { "key": "otk2", "signatures": {} },
-        },
-        "fallback_keys": { "signed_curve25519:AAAAAw": { "key": "fb", "fallback": true, "signatures": {} } },
-    }));
+    let up = alice.post(
+        "/_matrix/client/v3/keys/upload",
+        json!({
+            "device_keys": device_keys,
+            "one_time_keys": {
+                "signed_curve25519:AAAAAQ": { "key": "otk1", "signatures": {} },
+                "signed_curve25519:AAAAAg": { "key": "otk2", "signatures": {} },
+            },
+            "fallback_keys": { "signed_curve25519:AAAAAw": { "key": "fb", "fallback": true, "signatures": {} } },
+        }),
+    );
     assert_eq!(up.expect(200)["one_time_key_counts"]["signed_curve25519"], 2);
-    let q = bob.post("/_matrix/client/v3/keys/query", json!({ "device_keys": { alice.user_id.clone(): [] } })).expect(200);
+    let q =
+        bob.post("/_matrix/client/v3/keys/query", json!({ "device_keys": { alice.user_id.clone(): [] } })).expect(200);
     let dk = &q["device_keys"][&alice.user_id][&alice.device_id];
     assert_eq!(dk["keys"][format!("curve25519:{}", alice.device_id)], "curvekey", "{q}");
     let claim = |who: &tandem_conformance::User<'_>| {
-        who.post("/_matrix/client/v3/keys/claim", json!({ "one_time_keys": { alice.user_id.clone(): { alice.device_id.clone(): "signed_curve25519" } } }))
-            .expect(200)
+        who.post(
+            "/_matrix/client/v3/keys/claim",
+            json!({ "one_time_keys": { alice.user_id.clone(): { alice.device_id.clone(): "signed_curve25519" } } }),
+        )
+        .expect(200)
     };
     let c1 = claim(&bob);
     let got = c1["one_time_keys"][&alice.user_id][&alice.device_id].as_object().expect("a key").clone();
@@ -41,7 +48,12 @@ fn keys_upload_query_claim() {
     let fb = c3["one_time_keys"][&alice.user_id][&alice.device_id].as_object().expect("the fallback key").clone();
     assert!(fb.contains_key("signed_curve25519:AAAAAw"), "{c3}");
     let counts = alice.sync(None, "");
-    assert_eq!(counts["device_one_time_keys_count"]["signed_curve25519"].as_u64().unwrap_or(0), 0, "{}", counts["device_one_time_keys_count"]);
+    assert_eq!(
+        counts["device_one_time_keys_count"]["signed_curve25519"].as_u64().unwrap_or(0),
+        0,
+        "{}",
+        counts["device_one_time_keys_count"]
+    );
     // A device may only upload its own keys.
     let wrong = json!({ "device_keys": { "user_id": bob.user_id, "device_id": "OTHER", "algorithms": [], "keys": {}, "signatures": {} } });
     let r = alice.post("/_matrix/client/v3/keys/upload", wrong);

@@ -17,8 +17,18 @@ fn survives_restart_and_crash() {
     bob.join(&room);
     let ids: Vec<String> = (0..5).map(|i| alice.send_text(&room, &format!("p{i}"))).collect();
     alice.send_state(&room, "m.room.topic", "", json!({ "topic": "kept" })).expect(200);
-    alice.put(&format!("/_matrix/client/v3/user/{}/account_data/org.example.kept", enc(&alice.user_id)), json!({ "v": 1 })).expect(200);
-    alice.put(&format!("/_matrix/client/v3/profile/{}/displayname", enc(&alice.user_id)), json!({ "displayname": "Kept Name" })).expect(200);
+    alice
+        .put(
+            &format!("/_matrix/client/v3/user/{}/account_data/org.example.kept", enc(&alice.user_id)),
+            json!({ "v": 1 }),
+        )
+        .expect(200);
+    alice
+        .put(
+            &format!("/_matrix/client/v3/profile/{}/displayname", enc(&alice.user_id)),
+            json!({ "displayname": "Kept Name" }),
+        )
+        .expect(200);
 
     let check = |alice: &User<'_>, bob: &User<'_>| {
         alice.get("/_matrix/client/v3/account/whoami").expect(200);
@@ -31,7 +41,9 @@ fn survives_restart_and_crash() {
         for id in &ids {
             assert!(seen.contains(&id.as_str()), "{id} lost");
         }
-        let data = alice.get(&format!("/_matrix/client/v3/user/{}/account_data/org.example.kept", enc(&alice.user_id))).expect(200);
+        let data = alice
+            .get(&format!("/_matrix/client/v3/user/{}/account_data/org.example.kept", enc(&alice.user_id)))
+            .expect(200);
         assert_eq!(data["v"], 1);
         let name = alice.get(&format!("/_matrix/client/v3/profile/{}/displayname", enc(&alice.user_id))).expect(200);
         assert_eq!(name["displayname"], "Kept Name");

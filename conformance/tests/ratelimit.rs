@@ -19,7 +19,12 @@ fn sending_too_fast_is_limited() {
     ]);
     let u = s.register("limited");
     let room = u.create_room(json!({}));
-    let send = |i: u32| u.put(&format!("/_matrix/client/v3/rooms/{}/send/m.room.message/t{i}", enc(&room)), json!({ "msgtype": "m.text", "body": "x" }));
+    let send = |i: u32| {
+        u.put(
+            &format!("/_matrix/client/v3/rooms/{}/send/m.room.message/t{i}", enc(&room)),
+            json!({ "msgtype": "m.text", "body": "x" }),
+        )
+    };
     for i in 0..3 {
         send(i).expect(200);
     }

@@ -186,14 +186,20 @@ fn identified_user(api: &Api, identifier: Option<&Value>, legacy_user: Option<&s
             if id.get("type").and_then(Value::as_str) != Some("m.id.user") {
                 return Err(MatrixError::new(StatusCode::BAD_REQUEST, "M_UNKNOWN", "Unknown login identifier type"));
             }
-            id.get("user").and_then(Value::as_str).ok_or_else(|| MatrixError::missing_param("identifier.user missing"))?
+            id.get("user")
+                .and_then(Value::as_str)
+                .ok_or_else(|| MatrixError::missing_param("identifier.user missing"))?
         }
         None => legacy_user.ok_or_else(|| MatrixError::missing_param("Missing identifier"))?,
     };
     Ok(if user.starts_with('@') { user.to_lowercase() } else { api.hs.user_id(&user.to_lowercase()) })
 }
 
-async fn login(State(api): State<Api>, ClientIp(ip): ClientIp, JsonBody(body): JsonBody<LoginBody>) -> ApiResult<Json<Value>> {
+async fn login(
+    State(api): State<Api>,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> ApiResult<Json<Value>> {
     if body.kind != "m.login.password" {
         return Err(MatrixError::new(StatusCode::BAD_REQUEST, "M_UNKNOWN", "Unknown login type"));
     }
@@ -258,11 +264,17 @@ pub(crate) async fn require_password(api: &Api, auth: &Auth, uia: Option<&Value>
         *verdict.lock().unwrap_or_else(|e| e.into_inner()) = Some(match result {
             Ok(_) if same_user => Stage::Passed("m.login.password"),
             Ok(_) => Stage::Failed(MatrixError::forbidden("Cannot authenticate as another user")),
-            Err(_) => Stage::Failed(MatrixError::new(StatusCode::UNAUTHORIZED, "M_FORBIDDEN", "Invalid username or password")),
+            Err(_) => {
+                Stage::Failed(MatrixError::new(StatusCode::UNAUTHORIZED, "M_FORBIDDEN", "Invalid username or password"))
+            }
         });
     }
     api.uia.step(&flows, json!({}), uia, |_, _| {
-        verdict.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or(Stage::Failed(MatrixError::forbidden("Invalid auth")))
+        verdict
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or(Stage::Failed(MatrixError::forbidden("Invalid auth")))
     })
 }
 
@@ -278,7 +290,11 @@ fn yes() -> bool {
     true
 }
 
-async fn change_password(State(api): State<Api>, auth: Auth, JsonBody(body): JsonBody<PasswordBody>) -> ApiResult<Json<Value>> {
+async fn change_password(
+    State(api): State<Api>,
+    auth: Auth,
+    JsonBody(body): JsonBody<PasswordBody>,
+) -> ApiResult<Json<Value>> {
     require_password(&api, &auth, body.auth.as_ref()).await?;
     let hs = api.hs.clone();
     blocking(move || {
@@ -298,7 +314,11 @@ struct DeactivateBody {
     auth: Option<Value>,
 }
 
-async fn deactivate(State(api): State<Api>, auth: Auth, JsonBody(body): JsonBody<DeactivateBody>) -> ApiResult<Json<Value>> {
+async fn deactivate(
+    State(api): State<Api>,
+    auth: Auth,
+    JsonBody(body): JsonBody<DeactivateBody>,
+) -> ApiResult<Json<Value>> {
     require_password(&api, &auth, body.auth.as_ref()).await?;
     let hs = api.hs.clone();
     blocking(move || hs.deactivate(&auth.user_id)).await?;
@@ -312,7 +332,11 @@ static NONCES: Mutex<Vec<(String, std::time::Instant)>> = Mutex::new(Vec::new())
 
 async fn admin_nonce(State(api): State<Api>) -> ApiResult<Json<Value>> {
     if api.config.registration_shared_secret.is_none() {
-        return Err(MatrixError::new(StatusCode::BAD_REQUEST, "M_UNKNOWN", "Shared secret registration is not enabled"));
+        return Err(MatrixError::new(
+            StatusCode::BAD_REQUEST,
+            "M_UNKNOWN",
+            "Shared secret registration is not enabled",
+        ));
     }
     let nonce: String = (0..32).map(|_| char::from(b'a' + rand::random::<u8>() % 26)).collect();
     let mut nonces = NONCES.lock().unwrap_or_else(|e| e.into_inner());
@@ -337,7 +361,11 @@ struct AdminRegisterBody {
 
 async fn admin_register(State(api): State<Api>, JsonBody(body): JsonBody<AdminRegisterBody>) -> ApiResult<Json<Value>> {
     let Some(secret) = api.config.registration_shared_secret.clone() else {
-        return Err(MatrixError::new(StatusCode::BAD_REQUEST, "M_UNKNOWN", "Shared secret registration is not enabled"));
+        return Err(MatrixError::new(
+            StatusCode::BAD_REQUEST,
+            "M_UNKNOWN",
+            "Shared secret registration is not enabled",
+        ));
     };
     {
         let mut nonces = NONCES.lock().unwrap_or_else(|e| e.into_inner());

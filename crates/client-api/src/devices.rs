@@ -87,7 +87,11 @@ struct DeleteManyBody {
     auth: Option<Value>,
 }
 
-async fn delete_many(State(api): State<Api>, auth: Auth, JsonBody(body): JsonBody<DeleteManyBody>) -> ApiResult<Json<Value>> {
+async fn delete_many(
+    State(api): State<Api>,
+    auth: Auth,
+    JsonBody(body): JsonBody<DeleteManyBody>,
+) -> ApiResult<Json<Value>> {
     require_password(&api, &auth, body.auth.as_ref()).await?;
     let hs = api.hs.clone();
     blocking(move || hs.delete_devices(&auth.user_id, &body.devices)).await?;

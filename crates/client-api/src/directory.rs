@@ -36,7 +36,12 @@ struct CreateAlias {
     room_id: String,
 }
 
-async fn create(State(api): State<Api>, auth: Auth, Path(alias): Path<String>, JsonBody(body): JsonBody<CreateAlias>) -> ApiResult<Json<Value>> {
+async fn create(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(alias): Path<String>,
+    JsonBody(body): JsonBody<CreateAlias>,
+) -> ApiResult<Json<Value>> {
     let hs = api.hs.clone();
     blocking(move || hs.create_alias(&auth.user_id, &alias, &body.room_id)).await?;
     Ok(ok())
@@ -69,7 +74,12 @@ struct VisibilityBody {
     visibility: String,
 }
 
-async fn set_visibility(State(api): State<Api>, auth: Auth, Path(room): Path<String>, JsonBody(body): JsonBody<VisibilityBody>) -> ApiResult<Json<Value>> {
+async fn set_visibility(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(room): Path<String>,
+    JsonBody(body): JsonBody<VisibilityBody>,
+) -> ApiResult<Json<Value>> {
     let public = match body.visibility.as_str() {
         "public" => true,
         "private" => false,
@@ -113,7 +123,8 @@ async fn search_public_rooms(
     if q.server.as_deref().is_some_and(|s| s != api.config.server_name) {
         return Err(MatrixError::not_found("Federation is not available yet"));
     }
-    let term = body.filter.as_ref().and_then(|f| f.get("generic_search_term")).and_then(Value::as_str).map(str::to_owned);
+    let term =
+        body.filter.as_ref().and_then(|f| f.get("generic_search_term")).and_then(Value::as_str).map(str::to_owned);
     let hs = api.hs.clone();
     Ok(Json(blocking(move || hs.public_rooms(body.limit, body.since.as_deref(), term.as_deref())).await?))
 }
@@ -125,7 +136,11 @@ struct UserSearch {
     limit: Option<usize>,
 }
 
-async fn search_users(State(api): State<Api>, auth: Auth, JsonBody(body): JsonBody<UserSearch>) -> ApiResult<Json<Value>> {
+async fn search_users(
+    State(api): State<Api>,
+    auth: Auth,
+    JsonBody(body): JsonBody<UserSearch>,
+) -> ApiResult<Json<Value>> {
     let hs = api.hs.clone();
     Ok(Json(blocking(move || hs.search_users(&auth.user_id, &body.search_term, body.limit.unwrap_or(10))).await?))
 }

@@ -9,8 +9,8 @@ use crate::ApiConfig;
 /// The spec versions Tandem serves (the client-server API it implements is growing towards
 /// v1.19; clients use this list to choose endpoints).
 const VERSIONS: &[&str] = &[
-    "r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11", "v1.12", "v1.13",
-    "v1.14", "v1.15", "v1.16", "v1.17", "v1.18", "v1.19",
+    "r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11", "v1.12",
+    "v1.13", "v1.14", "v1.15", "v1.16", "v1.17", "v1.18", "v1.19",
 ];
 
 pub(crate) fn routes(config: ApiConfig) -> Router {

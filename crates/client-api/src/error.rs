@@ -60,7 +60,8 @@ impl From<Error> for MatrixError {
             ErrorKind::RoomInUse => (S::BAD_REQUEST, "M_ROOM_IN_USE"),
             ErrorKind::UnsupportedRoomVersion => (S::BAD_REQUEST, "M_UNSUPPORTED_ROOM_VERSION"),
             ErrorKind::UnknownToken { soft_logout } => {
-                return MatrixError::new(S::UNAUTHORIZED, "M_UNKNOWN_TOKEN", e.message).with("soft_logout", soft_logout);
+                return MatrixError::new(S::UNAUTHORIZED, "M_UNKNOWN_TOKEN", e.message)
+                    .with("soft_logout", soft_logout);
             }
             ErrorKind::UserDeactivated => (S::FORBIDDEN, "M_USER_DEACTIVATED"),
             ErrorKind::WeakPassword => (S::BAD_REQUEST, "M_WEAK_PASSWORD"),

@@ -40,7 +40,8 @@ async fn send(
 ) -> ApiResult<Json<Value>> {
     api.limits.check(api.config.rate_limit_message, &format!("send:{}", auth.user_id))?;
     let hs = api.hs.clone();
-    let event_id = blocking(move || hs.send_message(&auth.user_id, &auth.device_id, &room, &kind, &txn, content)).await?;
+    let event_id =
+        blocking(move || hs.send_message(&auth.user_id, &auth.device_id, &room, &kind, &txn, content)).await?;
     Ok(Json(json!({ "event_id": event_id })))
 }
 
@@ -66,7 +67,14 @@ struct FormatQuery {
     format: Option<String>,
 }
 
-async fn get_state(api: Api, auth: Auth, room: String, kind: String, state_key: String, format: Option<String>) -> ApiResult<Json<Value>> {
+async fn get_state(
+    api: Api,
+    auth: Auth,
+    room: String,
+    kind: String,
+    state_key: String,
+    format: Option<String>,
+) -> ApiResult<Json<Value>> {
     let hs = api.hs.clone();
     let event = blocking(move || hs.room_state_event(&auth.user_id, &room, &kind, &state_key)).await?;
     Ok(Json(if format.as_deref() == Some("event") { event } else { event["content"].clone() }))
@@ -90,7 +98,14 @@ async fn state_one(
     get_state(api, auth, room, kind, state_key, q.format).await
 }
 
-async fn set_state(api: Api, auth: Auth, room: String, kind: String, state_key: String, content: Value) -> ApiResult<Json<Value>> {
+async fn set_state(
+    api: Api,
+    auth: Auth,
+    room: String,
+    kind: String,
+    state_key: String,
+    content: Value,
+) -> ApiResult<Json<Value>> {
     let hs = api.hs.clone();
     let event_id = blocking(move || hs.send_state(&auth.user_id, &room, &kind, &state_key, content)).await?;
     Ok(Json(json!({ "event_id": event_id })))
@@ -114,7 +129,11 @@ async fn put_state(
     set_state(api, auth, room, kind, state_key, content).await
 }
 
-async fn event(State(api): State<Api>, auth: Auth, Path((room, event)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+async fn event(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((room, event)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     let hs = api.hs.clone();
     Ok(Json(blocking(move || hs.get_event(&auth.user_id, Some(&auth.device_id), &room, &event)).await?))
 }
@@ -148,7 +167,12 @@ fn direction(dir: Option<&str>, default_backward: bool) -> ApiResult<bool> {
     }
 }
 
-async fn messages(State(api): State<Api>, auth: Auth, Path(room): Path<String>, Q(q): Q<MessagesQuery>) -> ApiResult<Json<Value>> {
+async fn messages(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(room): Path<String>,
+    Q(q): Q<MessagesQuery>,
+) -> ApiResult<Json<Value>> {
     let backward = match q.dir.as_deref() {
         None => return Err(MatrixError::missing_param("Missing dir parameter")),
         d => direction(d, true)?,
@@ -216,13 +240,27 @@ async fn relations_common(
     Ok(Json(
         blocking(move || {
             let viewer = Viewer { user_id: &auth.user_id, device_id: Some(&auth.device_id) };
-            hs.relations(viewer, &room, &event, rel.as_deref(), kind.as_deref(), q.from.as_deref(), backward, q.limit.unwrap_or(50))
+            hs.relations(
+                viewer,
+                &room,
+                &event,
+                rel.as_deref(),
+                kind.as_deref(),
+                q.from.as_deref(),
+                backward,
+                q.limit.unwrap_or(50),
+            )
         })
         .await?,
     ))
 }
 
-async fn relations(State(api): State<Api>, auth: Auth, Path((room, event)): Path<(String, String)>, Q(q): Q<RelationsQuery>) -> ApiResult<Json<Value>> {
+async fn relations(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((room, event)): Path<(String, String)>,
+    Q(q): Q<RelationsQuery>,
+) -> ApiResult<Json<Value>> {
     relations_common(api, auth, room, event, None, None, q).await
 }
 
@@ -252,7 +290,12 @@ struct ThreadsQuery {
     limit: Option<usize>,
 }
 
-async fn threads(State(api): State<Api>, auth: Auth, Path(room): Path<String>, Q(q): Q<ThreadsQuery>) -> ApiResult<Json<Value>> {
+async fn threads(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(room): Path<String>,
+    Q(q): Q<ThreadsQuery>,
+) -> ApiResult<Json<Value>> {
     let participated = match q.include.as_deref() {
         None | Some("all") => false,
         Some("participated") => true,
@@ -275,9 +318,16 @@ struct MembersQuery {
     not_membership: Option<String>,
 }
 
-async fn members(State(api): State<Api>, auth: Auth, Path(room): Path<String>, Q(q): Q<MembersQuery>) -> ApiResult<Json<Value>> {
+async fn members(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(room): Path<String>,
+    Q(q): Q<MembersQuery>,
+) -> ApiResult<Json<Value>> {
     let hs = api.hs.clone();
-    let chunk = blocking(move || hs.room_members(&auth.user_id, &room, q.membership.as_deref(), q.not_membership.as_deref())).await?;
+    let chunk =
+        blocking(move || hs.room_members(&auth.user_id, &room, q.membership.as_deref(), q.not_membership.as_deref()))
+            .await?;
     Ok(Json(json!({ "chunk": chunk })))
 }
 

@@ -105,7 +105,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
             Value::Object(Default::default())
         } else {
-            serde_json::from_slice(&bytes).map_err(|_| MatrixError::new(StatusCode::BAD_REQUEST, "M_NOT_JSON", "Content not JSON."))?
+            serde_json::from_slice(&bytes)
+                .map_err(|_| MatrixError::new(StatusCode::BAD_REQUEST, "M_NOT_JSON", "Content not JSON."))?
         };
         if !value.is_object() {
             return Err(MatrixError::new(StatusCode::BAD_REQUEST, "M_BAD_JSON", "Content must be a JSON object."));

@@ -42,7 +42,9 @@ struct ChangesQuery {
 }
 
 async fn changes(State(api): State<Api>, auth: Auth, Q(q): Q<ChangesQuery>) -> ApiResult<Json<Value>> {
-    let parse = |t: &str| tandem_core::rooms::messages::parse_token(t).ok_or_else(|| MatrixError::invalid_param("Invalid token"));
+    let parse = |t: &str| {
+        tandem_core::rooms::messages::parse_token(t).ok_or_else(|| MatrixError::invalid_param("Invalid token"))
+    };
     let (from, to) = (parse(&q.from)?, parse(&q.to)?);
     let hs = api.hs.clone();
     let changed = blocking(move || hs.key_changes(&auth.user_id, from, to)).await?;

@@ -101,10 +101,17 @@ struct MarkersBody {
     read_private: Option<String>,
 }
 
-async fn read_markers(State(api): State<Api>, auth: Auth, Path(room): Path<String>, JsonBody(body): JsonBody<MarkersBody>) -> ApiResult<Json<Value>> {
+async fn read_markers(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(room): Path<String>,
+    JsonBody(body): JsonBody<MarkersBody>,
+) -> ApiResult<Json<Value>> {
     let hs = api.hs.clone();
     blocking(move || {
-        for (kind, event) in [("m.fully_read", &body.fully_read), ("m.read", &body.read), ("m.read.private", &body.read_private)] {
+        for (kind, event) in
+            [("m.fully_read", &body.fully_read), ("m.read", &body.read), ("m.read.private", &body.read_private)]
+        {
             if let Some(event) = event {
                 hs.set_receipt(&auth.user_id, &room, kind, event, None)?;
             }
@@ -134,14 +141,23 @@ struct PresenceBody {
     status_msg: Option<String>,
 }
 
-async fn set_presence(State(api): State<Api>, auth: Auth, Path(user): Path<String>, JsonBody(body): JsonBody<PresenceBody>) -> ApiResult<Json<Value>> {
+async fn set_presence(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(user): Path<String>,
+    JsonBody(body): JsonBody<PresenceBody>,
+) -> ApiResult<Json<Value>> {
     own(&auth, &user)?;
     let hs = api.hs.clone();
     blocking(move || hs.set_presence(&user, &body.presence, body.status_msg.as_deref())).await?;
     Ok(ok())
 }
 
-async fn get_global(State(api): State<Api>, auth: Auth, Path((user, kind)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+async fn get_global(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((user, kind)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     own(&auth, &user)?;
     let hs = api.hs.clone();
     Ok(Json(blocking(move || hs.account_data(&user, None, &kind)).await?))
@@ -160,7 +176,11 @@ async fn put_global(
 }
 
 fn check_room_id(room: &str) -> ApiResult<()> {
-    if room.starts_with('!') && room.len() > 1 { Ok(()) } else { Err(MatrixError::invalid_param(format!("{room:?} is not a room id"))) }
+    if room.starts_with('!') && room.len() > 1 {
+        Ok(())
+    } else {
+        Err(MatrixError::invalid_param(format!("{room:?} is not a room id")))
+    }
 }
 
 async fn get_room_data(
@@ -187,7 +207,11 @@ async fn put_room_data(
     Ok(ok())
 }
 
-async fn get_tags(State(api): State<Api>, auth: Auth, Path((user, room)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+async fn get_tags(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((user, room)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     own(&auth, &user)?;
     let hs = api.hs.clone();
     let tags = blocking(move || hs.tags(&user, &room)).await?;
@@ -206,21 +230,34 @@ async fn put_tag(
     Ok(ok())
 }
 
-async fn delete_tag(State(api): State<Api>, auth: Auth, Path((user, room, tag)): Path<(String, String, String)>) -> ApiResult<Json<Value>> {
+async fn delete_tag(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((user, room, tag)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
     own(&auth, &user)?;
     let hs = api.hs.clone();
     blocking(move || hs.set_tag(&user, &room, &tag, None)).await?;
     Ok(ok())
 }
 
-async fn create_filter(State(api): State<Api>, auth: Auth, Path(user): Path<String>, JsonBody(filter): JsonBody<Value>) -> ApiResult<Json<Value>> {
+async fn create_filter(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(user): Path<String>,
+    JsonBody(filter): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
     own(&auth, &user)?;
     let hs = api.hs.clone();
     let id = blocking(move || hs.create_filter(&user, &filter)).await?;
     Ok(Json(json!({ "filter_id": id })))
 }
 
-async fn get_filter(State(api): State<Api>, auth: Auth, Path((user, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+async fn get_filter(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((user, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     own(&auth, &user)?;
     let hs = api.hs.clone();
     let filter = blocking(move || hs.filter(&user, &id)).await?;

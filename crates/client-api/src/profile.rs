@@ -54,7 +54,8 @@ async fn set_field(
     if field.len() > 255 {
         return Err(MatrixError::new(axum::http::StatusCode::BAD_REQUEST, "M_KEY_TOO_LARGE", "Profile key too long"));
     }
-    let value = body.get(&field).cloned().ok_or_else(|| MatrixError::missing_param(format!("Missing key '{field}'")))?;
+    let value =
+        body.get(&field).cloned().ok_or_else(|| MatrixError::missing_param(format!("Missing key '{field}'")))?;
     if matches!(field.as_str(), "displayname" | "avatar_url") && !(value.is_string() || value.is_null()) {
         return Err(MatrixError::bad_json(format!("{field} must be a string")));
     }
@@ -66,7 +67,11 @@ async fn set_field(
     Ok(ok())
 }
 
-async fn delete_field(State(api): State<Api>, auth: Auth, Path((user_id, field)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+async fn delete_field(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((user_id, field)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     if user_id != auth.user_id {
         return Err(MatrixError::forbidden("Cannot change another user's profile"));
     }

@@ -27,7 +27,11 @@ pub(crate) fn routes() -> Router<Api> {
         .route("/_matrix/client/v3/joined_rooms", get(joined_rooms))
 }
 
-async fn create_room(State(api): State<Api>, auth: Auth, JsonBody(body): JsonBody<CreateRoom>) -> ApiResult<Json<Value>> {
+async fn create_room(
+    State(api): State<Api>,
+    auth: Auth,
+    JsonBody(body): JsonBody<CreateRoom>,
+) -> ApiResult<Json<Value>> {
     let hs = api.hs.clone();
     let room_id = blocking(move || hs.create_room(&auth.user_id, body)).await?;
     Ok(Json(json!({ "room_id": room_id })))
@@ -57,26 +61,48 @@ struct ReasonBody {
     reason: Option<String>,
 }
 
-async fn membership(api: &Api, sender: String, room: String, target: String, membership: &'static str, reason: Option<String>) -> ApiResult<String> {
+async fn membership(
+    api: &Api,
+    sender: String,
+    room: String,
+    target: String,
+    membership: &'static str,
+    reason: Option<String>,
+) -> ApiResult<String> {
     let hs = api.hs.clone();
     blocking(move || hs.set_membership(&sender, &room, &target, membership, reason.as_deref(), None)).await
 }
 
-async fn join(State(api): State<Api>, auth: Auth, Path(room): Path<String>, JsonBody(body): JsonBody<ReasonBody>) -> ApiResult<Json<Value>> {
+async fn join(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(room): Path<String>,
+    JsonBody(body): JsonBody<ReasonBody>,
+) -> ApiResult<Json<Value>> {
     let room_id = resolve_room(&api, &room).await?;
     let user = auth.user_id.clone();
     membership(&api, auth.user_id, room_id.clone(), user, "join", body.reason).await?;
     Ok(Json(json!({ "room_id": room_id })))
 }
 
-async fn knock(State(api): State<Api>, auth: Auth, Path(room): Path<String>, JsonBody(body): JsonBody<ReasonBody>) -> ApiResult<Json<Value>> {
+async fn knock(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(room): Path<String>,
+    JsonBody(body): JsonBody<ReasonBody>,
+) -> ApiResult<Json<Value>> {
     let room_id = resolve_room(&api, &room).await?;
     let user = auth.user_id.clone();
     membership(&api, auth.user_id, room_id.clone(), user, "knock", body.reason).await?;
     Ok(Json(json!({ "room_id": room_id })))
 }
 
-async fn leave(State(api): State<Api>, auth: Auth, Path(room): Path<String>, JsonBody(body): JsonBody<ReasonBody>) -> ApiResult<Json<Value>> {
+async fn leave(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(room): Path<String>,
+    JsonBody(body): JsonBody<ReasonBody>,
+) -> ApiResult<Json<Value>> {
     let user = auth.user_id.clone();
     membership(&api, auth.user_id, room, user, "leave", body.reason).await?;
     Ok(ok())
@@ -89,22 +115,42 @@ struct TargetBody {
     reason: Option<String>,
 }
 
-async fn invite(State(api): State<Api>, auth: Auth, Path(room): Path<String>, JsonBody(body): JsonBody<TargetBody>) -> ApiResult<Json<Value>> {
+async fn invite(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(room): Path<String>,
+    JsonBody(body): JsonBody<TargetBody>,
+) -> ApiResult<Json<Value>> {
     membership(&api, auth.user_id, room, body.user_id, "invite", body.reason).await?;
     Ok(ok())
 }
 
-async fn kick(State(api): State<Api>, auth: Auth, Path(room): Path<String>, JsonBody(body): JsonBody<TargetBody>) -> ApiResult<Json<Value>> {
+async fn kick(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(room): Path<String>,
+    JsonBody(body): JsonBody<TargetBody>,
+) -> ApiResult<Json<Value>> {
     membership(&api, auth.user_id, room, body.user_id, "leave", body.reason).await?;
     Ok(ok())
 }
 
-async fn ban(State(api): State<Api>, auth: Auth, Path(room): Path<String>, JsonBody(body): JsonBody<TargetBody>) -> ApiResult<Json<Value>> {
+async fn ban(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(room): Path<String>,
+    JsonBody(body): JsonBody<TargetBody>,
+) -> ApiResult<Json<Value>> {
     membership(&api, auth.user_id, room, body.user_id, "ban", body.reason).await?;
     Ok(ok())
 }
 
-async fn unban(State(api): State<Api>, auth: Auth, Path(room): Path<String>, JsonBody(body): JsonBody<TargetBody>) -> ApiResult<Json<Value>> {
+async fn unban(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(room): Path<String>,
+    JsonBody(body): JsonBody<TargetBody>,
+) -> ApiResult<Json<Value>> {
     let hs = api.hs.clone();
     let (r, t) = (room.clone(), body.user_id.clone());
     if blocking(move || hs.current_membership(&r, &t)).await?.as_deref() != Some("ban") {

@@ -33,16 +33,27 @@ impl Homeserver {
         self.put_account_data(user_id, room_id, kind, content)
     }
 
-    pub(crate) fn put_account_data(&self, user_id: &str, room_id: Option<&str>, kind: &str, content: Value) -> Result<()> {
+    pub(crate) fn put_account_data(
+        &self,
+        user_id: &str,
+        room_id: Option<&str>,
+        kind: &str,
+        content: Value,
+    ) -> Result<()> {
         self.write(|txn| {
             let pos = txn.pos();
-            txn.put_json(ACCOUNT_DATA, key(&[user_id, room_id.unwrap_or(""), kind]), &AccountDataEntry { content, pos });
+            txn.put_json(
+                ACCOUNT_DATA,
+                key(&[user_id, room_id.unwrap_or(""), kind]),
+                &AccountDataEntry { content, pos },
+            );
             Ok(())
         })
     }
 
     pub fn account_data(&self, user_id: &str, room_id: Option<&str>, kind: &str) -> Result<Value> {
-        let entry: Option<AccountDataEntry> = self.get_json(ACCOUNT_DATA, &key(&[user_id, room_id.unwrap_or(""), kind]))?;
+        let entry: Option<AccountDataEntry> =
+            self.get_json(ACCOUNT_DATA, &key(&[user_id, room_id.unwrap_or(""), kind]))?;
         match entry {
             // Deleting account data stores `{}` (as Synapse's MSC3391 does); reads see 404.
             Some(e) if e.content.as_object().is_some_and(|o| !o.is_empty()) => Ok(e.content),

@@ -61,13 +61,16 @@ impl Homeserver {
     /// canonical alias may.
     pub fn delete_alias(&self, user_id: &str, alias: &str) -> Result<()> {
         check_alias(alias)?;
-        let entry: AliasEntry =
-            self.get_json(ALIASES, &key(&[alias]))?.ok_or_else(|| Error::not_found(format!("Room alias {alias} not found")))?;
+        let entry: AliasEntry = self
+            .get_json(ALIASES, &key(&[alias]))?
+            .ok_or_else(|| Error::not_found(format!("Room alias {alias} not found")))?;
         let admin = self.account(user_id)?.is_some_and(|a| a.admin);
         let mut allowed = entry.creator == user_id || admin;
         if !allowed && let Some(room) = self.load_room(&entry.room_id)? {
-            let needed = room.required_power(self, |pl| pl.event("m.room.canonical_alias").unwrap_or(pl.state_default()), 50)?;
-            allowed = room.membership(self, user_id)?.as_deref() == Some("join") && room.power(self, user_id)? >= needed;
+            let needed =
+                room.required_power(self, |pl| pl.event("m.room.canonical_alias").unwrap_or(pl.state_default()), 50)?;
+            allowed =
+                room.membership(self, user_id)?.as_deref() == Some("join") && room.power(self, user_id)? >= needed;
         }
         if !allowed {
             return Err(Error::forbidden("You don't have permission to delete the alias."));
@@ -133,13 +136,17 @@ impl Homeserver {
             rooms.push(chunk);
         }
         rooms.sort_by(|a, b| {
-            b["num_joined_members"].as_u64().cmp(&a["num_joined_members"].as_u64()).then_with(|| {
-                a["room_id"].as_str().cmp(&b["room_id"].as_str())
-            })
+            b["num_joined_members"]
+                .as_u64()
+                .cmp(&a["num_joined_members"].as_u64())
+                .then_with(|| a["room_id"].as_str().cmp(&b["room_id"].as_str()))
         });
         let total = rooms.len();
         let offset = match since {
-            Some(s) => s.strip_prefix('o').and_then(|n| n.parse().ok()).ok_or_else(|| Error::invalid_param("Invalid since token"))?,
+            Some(s) => s
+                .strip_prefix('o')
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| Error::invalid_param("Invalid since token"))?,
             None => 0usize,
         };
         let limit = limit.unwrap_or(usize::MAX);

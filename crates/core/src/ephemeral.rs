@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 
 use crate::server::{Homeserver, lock};
 
+/// Who is typing in one room (user → until when), and the serial of the room's last change.
+type RoomTyping = (HashMap<String, Instant>, u64);
+
 pub(crate) struct Ephemeral {
     serial: AtomicU64,
-    /// room → (user → typing until), and the serial of the room's last change.
-    typing: Mutex<HashMap<String, (HashMap<String, Instant>, u64)>>,
+    typing: Mutex<HashMap<String, RoomTyping>>,
 }
 
 impl Ephemeral {

@@ -14,7 +14,9 @@ pub enum ErrorKind {
     Exclusive,
     RoomInUse,
     UnsupportedRoomVersion,
-    UnknownToken { soft_logout: bool },
+    UnknownToken {
+        soft_logout: bool,
+    },
     UserDeactivated,
     WeakPassword,
     TooLarge,

@@ -46,7 +46,10 @@ impl Homeserver {
                         // One fallback key per algorithm: a new one replaces the old.
                         for entry in self.db.scan_prefix(ONE_TIME_KEYS, &key(&[user_id, device_id]))? {
                             let (k, _) = entry?;
-                            if crate::tables::split(&k).get(2).is_some_and(|id| id.starts_with(&format!("{FALLBACK}{algorithm}:"))) {
+                            if crate::tables::split(&k)
+                                .get(2)
+                                .is_some_and(|id| id.starts_with(&format!("{FALLBACK}{algorithm}:")))
+                            {
                                 txn.batch.delete(ONE_TIME_KEYS, k.into_vec());
                             }
                         }
@@ -55,7 +58,8 @@ impl Homeserver {
                     {
                         return Err(Error::invalid_param(format!("One time key {key_id} already exists")));
                     }
-                    let stored = if prefix == FALLBACK { json!({ "key": value, "used": false }) } else { value.clone() };
+                    let stored =
+                        if prefix == FALLBACK { json!({ "key": value, "used": false }) } else { value.clone() };
                     txn.put_json(ONE_TIME_KEYS, key(&[user_id, device_id, &format!("{prefix}{key_id}")]), &stored);
                 }
             }
@@ -97,7 +101,10 @@ impl Homeserver {
 
     /// `/keys/query` for local users.
     pub fn query_keys(&self, request: &Value) -> Result<Value> {
-        let wanted = request.get("device_keys").and_then(Value::as_object).ok_or_else(|| Error::bad_json("device_keys must be an object"))?;
+        let wanted = request
+            .get("device_keys")
+            .and_then(Value::as_object)
+            .ok_or_else(|| Error::bad_json("device_keys must be an object"))?;
         let mut device_keys = Map::new();
         for (user_id, devices) in wanted {
             let devices: Vec<&str> = match devices.as_array() {
@@ -124,7 +131,10 @@ impl Homeserver {
 
     /// `/keys/claim` for local users: a one-time key, else the fallback key.
     pub fn claim_keys(&self, request: &Value) -> Result<Value> {
-        let wanted = request.get("one_time_keys").and_then(Value::as_object).ok_or_else(|| Error::bad_json("one_time_keys must be an object"))?;
+        let wanted = request
+            .get("one_time_keys")
+            .and_then(Value::as_object)
+            .ok_or_else(|| Error::bad_json("one_time_keys must be an object"))?;
         self.write(|txn| {
             let mut result = Map::new();
             for (user_id, devices) in wanted {
@@ -181,7 +191,14 @@ impl Homeserver {
     }
 
     /// `/sendToDevice` to local users (`*` for all of a user's devices).
-    pub fn send_to_device(&self, sender: &str, sender_device: &str, kind: &str, txn_id: &str, messages: &Value) -> Result<()> {
+    pub fn send_to_device(
+        &self,
+        sender: &str,
+        sender_device: &str,
+        kind: &str,
+        txn_id: &str,
+        messages: &Value,
+    ) -> Result<()> {
         let messages = messages.as_object().ok_or_else(|| Error::bad_json("messages must be an object"))?;
         self.write(|txn| {
             let txn_key = key(&[sender, sender_device, &format!("to_device/{txn_id}")]);

@@ -66,7 +66,7 @@ impl Homeserver {
             let by_event = content.entry(r.event_id.clone()).or_insert_with(|| json!({}));
             by_event[*kind][*user] = entry;
         }
-        Ok((!content.is_empty()).then(|| Value::Object(content)))
+        Ok((!content.is_empty()).then_some(Value::Object(content)))
     }
 
     /// The stream position of a user's latest unthreaded or main-thread read receipt in a

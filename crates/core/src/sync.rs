@@ -78,7 +78,9 @@ impl Homeserver {
                     let events = self.stripped_state(&room_id, &row.event_id)?;
                     knock.insert(room_id, json!({ "knock_state": { "events": events } }));
                 }
-                "leave" | "ban" if !row.forgotten && (changed && req.since.is_some() || req.filter.room.include_leave) => {
+                "leave" | "ban"
+                    if !row.forgotten && (changed && req.since.is_some() || req.filter.room.include_leave) =>
+                {
                     if let Some(v) = self.sync_left(req, &room_id, &row)? {
                         leave.insert(room_id, v);
                     }
@@ -299,7 +301,8 @@ impl Homeserver {
         .iter()
         .filter_map(|kind| state.get(&(kind.to_string(), String::new())).cloned())
         .collect();
-        if let Some(sender) = self.pdu(membership_event)?.and_then(|p| p.get("sender").and_then(Value::as_str).map(str::to_owned))
+        if let Some(sender) =
+            self.pdu(membership_event)?.and_then(|p| p.get("sender").and_then(Value::as_str).map(str::to_owned))
             && let Some(id) = state.get(&("m.room.member".to_owned(), sender))
         {
             ids.push(id.clone());
@@ -353,16 +356,18 @@ impl Homeserver {
             }
             let kind = pdu.get("type").and_then(Value::as_str).unwrap_or_default();
             let content = pdu.get("content").cloned().unwrap_or_default();
-            if !matches!(kind, "m.room.message" | "m.room.encrypted" | "m.sticker") || content["msgtype"] == "m.notice" {
+            if !matches!(kind, "m.room.message" | "m.room.encrypted" | "m.sticker") || content["msgtype"] == "m.notice"
+            {
                 continue;
             }
             notes += 1;
             let body = content["body"].as_str().unwrap_or_default().to_lowercase();
-            let mentioned = content["m.mentions"]["user_ids"].as_array().is_some_and(|ids| ids.iter().any(|i| i == user_id))
-                || content["m.mentions"]["room"] == true
-                || body.contains(&localpart) && !localpart.is_empty()
-                || name.as_ref().is_some_and(|n| body.contains(n.as_str()))
-                || body.contains("@room");
+            let mentioned =
+                content["m.mentions"]["user_ids"].as_array().is_some_and(|ids| ids.iter().any(|i| i == user_id))
+                    || content["m.mentions"]["room"] == true
+                    || body.contains(&localpart) && !localpart.is_empty()
+                    || name.as_ref().is_some_and(|n| body.contains(n.as_str()))
+                    || body.contains("@room");
             if mentioned {
                 lights += 1;
             }

@@ -22,7 +22,9 @@ mod resolve;
 mod room_version;
 mod state_map;
 
-pub use auth::{AuthKey, AuthState, Rejection, auth_types_for_event, authorize, check_auth_events, is_creator, user_power};
+pub use auth::{
+    AuthKey, AuthState, Rejection, auth_types_for_event, authorize, check_auth_events, is_creator, user_power,
+};
 pub use error::Error;
 pub use event::{
     AuthEvent, Content, CreateContent, EventNid, EventType, INFINITE_POWER, JoinRule, MemberContent, Membership, Power,

@@ -70,13 +70,14 @@ impl Homeserver {
             }
         }
         obj.insert("auth_events".into(), json!(auth_ids));
-        let lookup = |kind: &EventType, state_key: &str| room.state_event(self, kind.as_str(), state_key).ok().flatten();
+        let lookup =
+            |kind: &EventType, state_key: &str| room.state_event(self, kind.as_str(), state_key).ok().flatten();
         authorize(&room.version, &draft, &lookup).map_err(|r| Error::forbidden(r.0))?;
 
         let mut canonical = ruma::canonical_json::try_from_json_map(obj)
             .map_err(|e| Error::bad_json(format!("event is not canonical JSON: {e}")))?;
-        let event_id =
-            crate::pdu::hash_sign_and_id(&room.rules, &self.server_name, &self.key, &mut canonical).map_err(|e| match e {
+        let event_id = crate::pdu::hash_sign_and_id(&room.rules, &self.server_name, &self.key, &mut canonical)
+            .map_err(|e| match e {
                 crate::pdu::PduError::Json(ruma::signatures::JsonError::PduTooLarge) => {
                     Error::new(ErrorKind::TooLarge, "event too large")
                 }

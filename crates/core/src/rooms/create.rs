@@ -50,7 +50,8 @@ impl Homeserver {
             Some("public") => true,
             Some(other) => return Err(Error::bad_json(format!("unknown visibility {other:?}"))),
         };
-        let preset = req.preset.clone().unwrap_or_else(|| if public { "public_chat" } else { "private_chat" }.to_owned());
+        let preset =
+            req.preset.clone().unwrap_or_else(|| if public { "public_chat" } else { "private_chat" }.to_owned());
         if !matches!(preset.as_str(), "public_chat" | "private_chat" | "trusted_private_chat") {
             return Err(Error::bad_json(format!("unknown preset {preset:?}")));
         }
@@ -92,7 +93,8 @@ impl Homeserver {
             if !room.version.creator_is_sender {
                 create.insert("creator".into(), creator.into());
             }
-            let create_id = self.append(txn, &mut room, creator, NewEvent::state("m.room.create", "", Value::Object(create)))?;
+            let create_id =
+                self.append(txn, &mut room, creator, NewEvent::state("m.room.create", "", Value::Object(create)))?;
             room.info.create_event = create_id;
 
             let mut member = json!({ "membership": "join" });
@@ -141,7 +143,12 @@ impl Homeserver {
             self.append(txn, &mut room, creator, NewEvent::state("m.room.power_levels", "", power))?;
 
             if let Some(alias) = &alias {
-                self.append(txn, &mut room, creator, NewEvent::state("m.room.canonical_alias", "", json!({ "alias": alias })))?;
+                self.append(
+                    txn,
+                    &mut room,
+                    creator,
+                    NewEvent::state("m.room.canonical_alias", "", json!({ "alias": alias })),
+                )?;
             }
 
             let overridden = |kind: &str| req.initial_state.iter().any(|s| s.kind == kind && s.state_key.is_empty());

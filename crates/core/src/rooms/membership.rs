@@ -46,7 +46,9 @@ impl Homeserver {
                     }
                 }
                 "invite" | "knock" => self.add_profile(target, &mut content)?,
-                "leave" if sender != target && !matches!(current.as_deref(), Some("join" | "invite" | "knock" | "ban")) => {
+                "leave"
+                    if sender != target && !matches!(current.as_deref(), Some("join" | "invite" | "knock" | "ban")) =>
+                {
                     return Err(Error::forbidden("The target user is not in the room"));
                 }
                 "leave" if sender == target && current.is_none() => {
@@ -171,5 +173,4 @@ impl Homeserver {
         let Some(id) = self.current_state_id(room_id, "m.room.join_rules", "")? else { return Ok(None) };
         Ok(self.pdu(&id)?.and_then(|p| p.get("content")?.get("join_rule")?.as_str().map(str::to_owned)))
     }
-
 }

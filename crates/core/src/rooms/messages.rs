@@ -117,7 +117,11 @@ impl Homeserver {
             Some((pos, _)) if !backward => Some(pagination_token(*pos)),
             _ => None,
         };
-        let state = if filter.lazy_load_members { self.member_events_of(viewer.user_id, room_id, &senders)? } else { Vec::new() };
+        let state = if filter.lazy_load_members {
+            self.member_events_of(viewer.user_id, room_id, &senders)?
+        } else {
+            Vec::new()
+        };
         Ok(Page { chunk, start: pagination_token(from), end, state })
     }
 
@@ -132,7 +136,12 @@ impl Homeserver {
     }
 
     /// The current member events of `users` in a room, for lazy-loading.
-    pub(crate) fn member_events_of(&self, user_id: &str, room_id: &str, users: &BTreeSet<String>) -> Result<Vec<Value>> {
+    pub(crate) fn member_events_of(
+        &self,
+        user_id: &str,
+        room_id: &str,
+        users: &BTreeSet<String>,
+    ) -> Result<Vec<Value>> {
         let map = self.visible_state(user_id, room_id)?;
         let mut out = Vec::new();
         for user in users {

@@ -87,7 +87,10 @@ pub(crate) struct Room {
 
 pub(crate) fn version_rules(version: &str) -> Result<(RoomVersion, RoomVersionRules)> {
     let unsupported = || {
-        Error::new(crate::ErrorKind::UnsupportedRoomVersion, format!("Your homeserver does not support room version {version}"))
+        Error::new(
+            crate::ErrorKind::UnsupportedRoomVersion,
+            format!("Your homeserver does not support room version {version}"),
+        )
     };
     let v = RoomVersion::known(version).ok_or_else(unsupported)?;
     let rules = ruma::RoomVersionId::try_from(version).ok().and_then(|id| id.rules()).ok_or_else(unsupported)?;
@@ -138,10 +141,20 @@ impl Room {
     pub fn power(&self, hs: &Homeserver, user_id: &str) -> Result<Power> {
         let create = self.state_event(hs, "m.room.create", "")?;
         let pl = self.state_event(hs, "m.room.power_levels", "")?;
-        Ok(tandem_state_res::user_power(&self.version, create.as_deref(), pl.as_deref().and_then(|e| e.power_levels()), user_id))
+        Ok(tandem_state_res::user_power(
+            &self.version,
+            create.as_deref(),
+            pl.as_deref().and_then(|e| e.power_levels()),
+            user_id,
+        ))
     }
 
-    pub fn required_power(&self, hs: &Homeserver, pick: impl Fn(&tandem_state_res::PowerLevels) -> Power, default: Power) -> Result<Power> {
+    pub fn required_power(
+        &self,
+        hs: &Homeserver,
+        pick: impl Fn(&tandem_state_res::PowerLevels) -> Power,
+        default: Power,
+    ) -> Result<Power> {
         let pl = self.state_event(hs, "m.room.power_levels", "")?;
         Ok(pl.as_deref().and_then(|e| e.power_levels()).map_or(default, pick))
     }
@@ -180,8 +193,9 @@ impl Homeserver {
         if let Some(e) = lock(&self.auth_cache).get(event_id) {
             return Ok(e.clone());
         }
-        let pdu: serde_json::Value =
-            self.get_json(PDUS, &key(&[event_id]))?.ok_or_else(|| Error::internal(format!("missing event {event_id}")))?;
+        let pdu: serde_json::Value = self
+            .get_json(PDUS, &key(&[event_id]))?
+            .ok_or_else(|| Error::internal(format!("missing event {event_id}")))?;
         let event = AuthEvent::from_json(version, event_id, &pdu, |_| EventNid(0))
             .map_err(|e| Error::internal(format!("stored event {event_id}: {e}")))?;
         let event = Arc::new(event);

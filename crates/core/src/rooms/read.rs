@@ -19,7 +19,10 @@ pub struct Viewer<'a> {
 pub enum Access {
     Joined,
     /// Left, kicked or banned: the room as it was at this membership event.
-    Left { event_id: String, pos: u64 },
+    Left {
+        event_id: String,
+        pos: u64,
+    },
     /// Not a member but the history is world readable.
     WorldReadable,
 }
@@ -33,7 +36,8 @@ impl Homeserver {
         let mut unsigned = Map::new();
         if let Some(redaction_id) = &meta.redacted_by {
             let (_, rules) = version_rules(&version)?;
-            if let Ok(ruma::CanonicalJsonValue::Object(obj)) = ruma::CanonicalJsonValue::try_from(Value::Object(pdu.clone()))
+            if let Ok(ruma::CanonicalJsonValue::Object(obj)) =
+                ruma::CanonicalJsonValue::try_from(Value::Object(pdu.clone()))
                 && let Ok(redacted) = ruma::canonical_json::redact(obj, &rules.redaction, None)
                 && let Ok(Value::Object(back)) = serde_json::to_value(&redacted)
             {
@@ -89,7 +93,12 @@ impl Homeserver {
     }
 
     /// The content of a state event at a key in a state map.
-    pub(crate) fn state_content(&self, map: &super::state::StateMap, kind: &str, state_key: &str) -> Result<Option<Value>> {
+    pub(crate) fn state_content(
+        &self,
+        map: &super::state::StateMap,
+        kind: &str,
+        state_key: &str,
+    ) -> Result<Option<Value>> {
         let Some(id) = map.get(&(kind.to_owned(), state_key.to_owned())) else { return Ok(None) };
         Ok(self.pdu(id)?.and_then(|mut p| p.remove("content")))
     }
@@ -115,7 +124,8 @@ impl Homeserver {
         match membership_at.as_deref() {
             Some("join") => Ok(true),
             Some("invite") if visibility == "invited" || visibility == "shared" => {
-                Ok(visibility == "invited" || self.current_membership(&meta.room_id, user_id)?.as_deref() == Some("join"))
+                Ok(visibility == "invited"
+                    || self.current_membership(&meta.room_id, user_id)?.as_deref() == Some("join"))
             }
             _ if visibility == "shared" => {
                 Ok(self.current_membership(&meta.room_id, user_id)?.as_deref() == Some("join"))
@@ -174,9 +184,8 @@ impl Homeserver {
     /// One visible state event (the whole client event; handlers usually return its content).
     pub fn room_state_event(&self, user_id: &str, room_id: &str, kind: &str, state_key: &str) -> Result<Value> {
         let map = self.visible_state(user_id, room_id)?;
-        let id = map
-            .get(&(kind.to_owned(), state_key.to_owned()))
-            .ok_or_else(|| Error::not_found("Event not found."))?;
+        let id =
+            map.get(&(kind.to_owned(), state_key.to_owned())).ok_or_else(|| Error::not_found("Event not found."))?;
         self.client_event(id, None)?.ok_or_else(|| Error::not_found("Event not found."))
     }
 

@@ -94,8 +94,13 @@ impl Homeserver {
         let mut bundle = Map::new();
         let thread: Vec<&Related> = related.iter().filter(|r| rel_type(&r.pdu) == Some("m.thread")).collect();
         if let Some(latest) = thread.last() {
-            let participated = thread.iter().any(|r| r.pdu.get("sender").and_then(Value::as_str) == Some(viewer.user_id))
-                || self.pdu(event_id)?.and_then(|p| p.get("sender").cloned()).and_then(|s| s.as_str().map(|s| s == viewer.user_id)).unwrap_or(false);
+            let participated =
+                thread.iter().any(|r| r.pdu.get("sender").and_then(Value::as_str) == Some(viewer.user_id))
+                    || self
+                        .pdu(event_id)?
+                        .and_then(|p| p.get("sender").cloned())
+                        .and_then(|s| s.as_str().map(|s| s == viewer.user_id))
+                        .unwrap_or(false);
             if let Some(latest_event) = self.client_event(&latest.event_id, Some(viewer))? {
                 bundle.insert(
                     "m.thread".into(),

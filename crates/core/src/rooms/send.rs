@@ -36,12 +36,22 @@ impl Homeserver {
 
     /// Sets a state event. Setting the content the state already has sends nothing and
     /// returns the existing event, as Synapse does.
-    pub fn send_state(&self, sender: &str, room_id: &str, kind: &str, state_key: &str, content: Value) -> Result<String> {
+    pub fn send_state(
+        &self,
+        sender: &str,
+        room_id: &str,
+        kind: &str,
+        state_key: &str,
+        content: Value,
+    ) -> Result<String> {
         if kind == "m.room.member" {
             let membership = content.get("membership").and_then(Value::as_str).unwrap_or_default().to_owned();
             let mut extra = content.as_object().cloned().ok_or_else(|| Error::bad_json("content must be an object"))?;
             extra.remove("membership");
-            if membership == "join" && sender == state_key && self.current_membership(room_id, sender)?.as_deref() == Some("join") {
+            if membership == "join"
+                && sender == state_key
+                && self.current_membership(room_id, sender)?.as_deref() == Some("join")
+            {
                 return self.update_own_member_event(sender, room_id, |c| {
                     for (k, v) in extra {
                         c.insert(k, v);

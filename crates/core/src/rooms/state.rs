@@ -73,7 +73,14 @@ impl Room {
 
     /// Records the room's state after `event_id` replaces `(kind, state_key)`: a new group
     /// becomes the room's current group.
-    pub(crate) fn push_state(&mut self, hs: &Homeserver, txn: &mut Txn, kind: &str, state_key: &str, event_id: &str) -> Result<u64> {
+    pub(crate) fn push_state(
+        &mut self,
+        hs: &Homeserver,
+        txn: &mut Txn,
+        kind: &str,
+        state_key: &str,
+        event_id: &str,
+    ) -> Result<u64> {
         let parent = self.info.state_group;
         let mut full = (*self.group_map(hs, parent)?).clone();
         full.insert((kind.to_owned(), state_key.to_owned()), event_id.to_owned());
