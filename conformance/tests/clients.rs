@@ -1,0 +1,32 @@
+//! Real client libraries against the server: matrix-nio (Python, installed with Synapse by
+//! `../shared/peers/synapse/install.sh`), which validates every response against its schemas.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use tandem_conformance::server;
+
+fn nio_python() -> Option<PathBuf> {
+    let python = match std::env::var_os("TANDEM_SYNAPSE_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/matrix-peers/synapse-venv/bin/python"),
+    };
+    python.exists().then_some(python)
+}
+
+#[test]
+fn two_nio_clients_chat() {
+    let Some(python) = nio_python() else {
+        // scripts/test installs the venv first; this only happens when run by hand without it.
+        panic!("matrix-nio's venv not found: run ../shared/peers/synapse/install.sh or set TANDEM_SYNAPSE_PYTHON");
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/nio_chat.py");
+    let url = format!("http://{}", server().addr());
+    let out = Command::new(python).arg(script).arg(&url).output().expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with("ok"),
+        "nio_chat.py failed against {url}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
