@@ -1,5 +1,6 @@
 //! Real client libraries against the server: matrix-nio (Python, installed with Synapse by
-//! `../shared/peers/synapse/install.sh`), which validates every response against its schemas.
+//! `../shared/peers/synapse/install.sh`), which validates every response against its schemas,
+//! and matrix-js-sdk (the SDK inside Element Web), driving its own sync loop.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -27,6 +28,25 @@ fn two_nio_clients_chat() {
     assert!(
         out.status.success() && stdout.trim_end().ends_with("ok"),
         "nio_chat.py failed against {url}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// matrix-js-sdk (the SDK inside Element Web), installed by `scripts/test` with `npm ci` in
+/// `conformance/clients/js`.
+#[test]
+fn two_js_sdk_clients_chat() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/js");
+    assert!(
+        std::path::Path::new(dir).join("node_modules/matrix-js-sdk").exists(),
+        "matrix-js-sdk not installed: run `npm ci --prefix {dir}` (scripts/test does)"
+    );
+    let url = format!("http://{}", server().addr());
+    let out = Command::new("node").arg("chat.mjs").arg(&url).current_dir(dir).output().expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with("ok"),
+        "chat.mjs failed against {url}:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
