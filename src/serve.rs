@@ -38,7 +38,7 @@ pub fn open(config: &Config) -> Result<std::sync::Arc<Homeserver>, String> {
     std::fs::create_dir_all(data).map_err(|e| format!("data_dir {}: {e}", data.display()))?;
     let key =
         tandem_core::server_key::ServerKey::load_or_generate(&data.join("signing.key")).map_err(|e| e.to_string())?;
-    Homeserver::open(&data.join("db"), &config.server_name, key).map_err(|e| {
+    Homeserver::open(data, &config.server_name, key).map_err(|e| {
         let text = e.to_string();
         if text.contains("LOCK") || text.contains("lock") {
             format!("the database in {} is in use: is tandem already running there? ({text})", data.display())
@@ -63,6 +63,7 @@ pub fn api_config(config: &Config) -> ApiConfig {
             per_second: config.rate_limit_message_per_second,
             burst: config.rate_limit_message_burst,
         },
+        max_request_size: config.max_request_size,
         rate_limit_login: RateLimit {
             per_second: config.rate_limit_login_per_second,
             burst: config.rate_limit_login_burst,

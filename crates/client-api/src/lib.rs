@@ -11,6 +11,7 @@ mod error;
 mod events;
 mod extract;
 mod keys;
+mod media;
 mod misc;
 mod profile;
 mod ratelimit;
@@ -53,6 +54,7 @@ pub fn router(hs: Arc<Homeserver>, config: ApiConfig) -> Router {
         .merge(misc::routes())
         .merge(directory::routes())
         .merge(keys::routes())
+        .merge(media::routes())
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::unrecognized)
         .with_state(api)

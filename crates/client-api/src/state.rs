@@ -36,6 +36,8 @@ pub struct ApiConfig {
     pub rate_limit_message: RateLimit,
     pub rate_limit_login: RateLimit,
     pub rate_limit_registration: RateLimit,
+    /// The largest request body, announced as the upload limit.
+    pub max_request_size: u64,
 }
 
 pub struct ApiInner {

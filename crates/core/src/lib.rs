@@ -14,6 +14,7 @@ mod ephemeral;
 pub mod error;
 pub mod filter;
 pub mod keys;
+pub mod media;
 pub mod pdu;
 pub mod receipts;
 pub mod rooms;

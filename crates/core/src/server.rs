@@ -30,6 +30,7 @@ pub struct Homeserver {
     pub(crate) auth_cache: Mutex<HashMap<String, Arc<tandem_state_res::AuthEvent>>>,
     pub(crate) group_cache: Mutex<HashMap<u64, Arc<crate::rooms::state::StateMap>>>,
     me: Weak<Homeserver>,
+    pub(crate) media_dir: std::path::PathBuf,
 }
 
 /// One write: a batch and the stream positions it takes.
@@ -57,9 +58,10 @@ impl Txn {
 }
 
 impl Homeserver {
-    /// Opens (creating if needed) the database at `dir`.
-    pub fn open(dir: &Path, server_name: &str, key: ServerKey) -> Result<Arc<Self>, tandem_storage::Error> {
-        let db = Db::open(dir, tables::ALL)?;
+    /// Opens (creating if needed) the database in `data_dir/db`; uploaded media live in
+    /// `data_dir/media`.
+    pub fn open(data_dir: &Path, server_name: &str, key: ServerKey) -> Result<Arc<Self>, tandem_storage::Error> {
+        let db = Db::open(&data_dir.join("db"), tables::ALL)?;
         let counter = |name: &[u8]| -> Result<u64, tandem_storage::Error> {
             Ok(db.get(META, name)?.and_then(|v| tandem_storage::codec::get_u64(&v, 0)).unwrap_or(0))
         };
@@ -67,6 +69,7 @@ impl Homeserver {
         let state_group = counter(b"state_group")?;
         Ok(Arc::new_cyclic(|me| Homeserver {
             me: me.clone(),
+            media_dir: data_dir.join("media"),
             db,
             key,
             server_name: server_name.to_owned(),

@@ -54,6 +54,8 @@ pub const ONE_TIME_KEYS: Table = Table("one_time_keys");
 pub const KEY_CHANGES: Table = Table("key_changes");
 /// user_id → presence object.
 pub const PRESENCE: Table = Table("presence");
+/// media id → [`crate::media::MediaInfo`]; the bytes are files in the media directory.
+pub const MEDIA: Table = Table("media");
 
 pub const ALL: &[Table] = &[
     META,
@@ -81,6 +83,7 @@ pub const ALL: &[Table] = &[
     ONE_TIME_KEYS,
     KEY_CHANGES,
     PRESENCE,
+    MEDIA,
 ];
 
 /// A key of strings, each terminated, so that any leading run of them is a scan prefix.
