@@ -16,6 +16,7 @@ pub mod filter;
 pub mod keys;
 pub mod media;
 pub mod pdu;
+pub mod push;
 pub mod receipts;
 pub mod rooms;
 pub mod server;

@@ -90,11 +90,15 @@ impl Homeserver {
         }
         any |= !join.is_empty() || !invite.is_empty() || !leave.is_empty() || !knock.is_empty();
 
-        let global: Vec<Value> = account_data
+        let mut global: Vec<Value> = account_data
             .iter()
             .filter(|(room, kind, _)| room.is_empty() && req.filter.account_data.matches(kind, None))
             .map(|(_, kind, content)| json!({ "type": kind, "content": content }))
             .collect();
+        // Clients read their push rules from an initial sync, stored or not.
+        if req.since.is_none() && !global.iter().any(|e| e["type"] == "m.push_rules") {
+            global.push(json!({ "type": "m.push_rules", "content": { "global": self.push_rules(req.user_id)? } }));
+        }
         any |= !global.is_empty();
         let to_device = self.to_device_since(req.user_id, req.device_id, since_pos.unwrap_or(0), to.pos)?;
         any |= !to_device.is_empty();
@@ -151,6 +155,24 @@ impl Homeserver {
         let lower = if newly_joined { 0 } else { since.unwrap_or(0) };
         let room_info = self.room_info(room_id)?.ok_or_else(|| Error::internal("room without info"))?;
         let room_changed = since.is_none_or(|s| room_info.last_pos > s) || req.full_state;
+
+        let mut ephemeral = Vec::new();
+        if let Some(users) = self.typing_since(room_id, req.since.map(|s| s.serial)) {
+            ephemeral.push(json!({ "type": "m.typing", "content": { "user_ids": users } }));
+        }
+        if let Some(content) = self.receipts_since(room_id, req.user_id, since.unwrap_or(0))? {
+            ephemeral.push(json!({ "type": "m.receipt", "content": content }));
+        }
+        let room_account_data: Vec<Value> = account_data
+            .iter()
+            .filter(|(room, _, _)| room == room_id)
+            .map(|(_, kind, content)| json!({ "type": kind, "content": content }))
+            .collect();
+
+        // Most rooms have nothing new for most syncs: answer those without loading any state.
+        if !room_changed && !newly_joined && ephemeral.is_empty() && room_account_data.is_empty() {
+            return Ok(None);
+        }
 
         let viewer = Viewer { user_id: req.user_id, device_id: Some(req.device_id) };
         let tl_filter = &req.filter.room.timeline;
@@ -224,19 +246,6 @@ impl Homeserver {
                 }
             }
         }
-
-        let mut ephemeral = Vec::new();
-        if let Some(users) = self.typing_since(room_id, req.since.map(|s| s.serial)) {
-            ephemeral.push(json!({ "type": "m.typing", "content": { "user_ids": users } }));
-        }
-        if let Some(content) = self.receipts_since(room_id, req.user_id, since.unwrap_or(0))? {
-            ephemeral.push(json!({ "type": "m.receipt", "content": content }));
-        }
-        let room_account_data: Vec<Value> = account_data
-            .iter()
-            .filter(|(room, _, _)| room == room_id)
-            .map(|(_, kind, content)| json!({ "type": kind, "content": content }))
-            .collect();
 
         if since.is_some()
             && !newly_joined
@@ -331,46 +340,61 @@ impl Homeserver {
         }))
     }
 
-    /// Unread notification and highlight counts after the user's read receipt, by the default
-    /// push rules' main cases: messages, encrypted events and stickers notify (notices do
-    /// not); a mention of the user's id, localpart or display name highlights, as does
-    /// `@room` from someone allowed to notify the room.
+    /// Unread notification and highlight counts after the user's read receipt: the events
+    /// the user's push rules say notify (and highlight), as Synapse counts them.
     fn unread_counts(&self, room_id: &str, user_id: &str, joined_at: u64, to: u64) -> Result<(u64, u64)> {
         const SCAN: usize = 1000;
         let read = self.read_up_to(room_id, user_id)?.unwrap_or(joined_at).max(joined_at);
-        let name = self
-            .profile(user_id)?
-            .and_then(|p| p.get("displayname").and_then(Value::as_str).map(str::to_lowercase))
-            .filter(|n| !n.is_empty());
-        let localpart = user_id.trim_start_matches('@').split(':').next().unwrap_or_default().to_lowercase();
-        let (mut notes, mut lights) = (0, 0);
         let start = key_pos(&[room_id], read + 1);
+        let mut pending = Vec::new();
         for entry in self.db.scan(TIMELINE, &key(&[room_id]), &start, Direction::Forward)?.take(SCAN) {
             let (k, v) = entry?;
             if trailing_pos(&k) > to {
                 break;
             }
-            let Some(pdu) = self.pdu(&String::from_utf8_lossy(&v))? else { continue };
-            if pdu.get("sender").and_then(Value::as_str) == Some(user_id) {
+            pending.push(String::from_utf8_lossy(&v).into_owned());
+        }
+        if pending.is_empty() {
+            return Ok((0, 0));
+        }
+        let rules = self.push_rules(user_id)?;
+        let room = self.room(room_id)?;
+        let display_name = room
+            .state_id(self, "m.room.member", user_id)?
+            .and_then(|id| self.pdu(&id).ok().flatten())
+            .and_then(|p| p["content"]["displayname"].as_str().map(str::to_owned));
+        let member_count = self.members_with(room_id, "join")?.len() as u64;
+        let notification_level = room.required_power(
+            self,
+            |pl| pl.notifications.iter().find(|(k, _)| &**k == "room").map_or(50, |(_, v)| *v),
+            50,
+        )?;
+        let mut powers: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+        let (mut notes, mut lights) = (0, 0);
+        for id in pending {
+            let Some(pdu) = self.pdu(&id)? else { continue };
+            let Some(sender) = pdu.get("sender").and_then(Value::as_str).map(str::to_owned) else { continue };
+            if sender == user_id {
                 continue;
             }
-            let kind = pdu.get("type").and_then(Value::as_str).unwrap_or_default();
-            let content = pdu.get("content").cloned().unwrap_or_default();
-            if !matches!(kind, "m.room.message" | "m.room.encrypted" | "m.sticker") || content["msgtype"] == "m.notice"
-            {
-                continue;
-            }
-            notes += 1;
-            let body = content["body"].as_str().unwrap_or_default().to_lowercase();
-            let mentioned =
-                content["m.mentions"]["user_ids"].as_array().is_some_and(|ids| ids.iter().any(|i| i == user_id))
-                    || content["m.mentions"]["room"] == true
-                    || body.contains(&localpart) && !localpart.is_empty()
-                    || name.as_ref().is_some_and(|n| body.contains(n.as_str()))
-                    || body.contains("@room");
-            if mentioned {
-                lights += 1;
-            }
+            let sender_power = match powers.get(&sender) {
+                Some(p) => *p,
+                None => {
+                    let p = room.power(self, &sender)?;
+                    powers.insert(sender.clone(), p);
+                    p
+                }
+            };
+            let ctx = crate::push::Context {
+                user_id,
+                display_name: display_name.as_deref(),
+                member_count,
+                sender_power,
+                room_notification_level: notification_level,
+            };
+            let outcome = crate::push::evaluate(&rules, &Value::Object(pdu), &ctx);
+            notes += u64::from(outcome.notify);
+            lights += u64::from(outcome.highlight);
         }
         Ok((notes, lights))
     }
