@@ -16,6 +16,7 @@ mod misc;
 mod profile;
 mod ratelimit;
 mod rooms;
+mod search;
 mod state;
 mod sync;
 mod uia;
@@ -55,6 +56,7 @@ pub fn router(hs: Arc<Homeserver>, config: ApiConfig) -> Router {
         .merge(directory::routes())
         .merge(keys::routes())
         .merge(media::routes())
+        .merge(search::routes())
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::unrecognized)
         .with_state(api)

@@ -16,6 +16,8 @@ use crate::state::Api;
 pub(crate) fn routes() -> Router<Api> {
     Router::new()
         .route("/_matrix/client/v3/capabilities", get(capabilities))
+        .route("/_matrix/client/v3/account/3pid", get(threepids))
+        .route("/_matrix/client/v3/thirdparty/protocols", get(protocols))
         .route("/_matrix/client/v3/rooms/{room}/typing/{user}", put(typing))
         .route("/_matrix/client/v3/rooms/{room}/receipt/{kind}/{event}", post(receipt))
         .route("/_matrix/client/v3/rooms/{room}/read_markers", post(read_markers))
@@ -49,6 +51,16 @@ async fn capabilities() -> Json<Value> {
         "m.3pid_changes": { "enabled": false },
         "m.get_login_token": { "enabled": false },
     }}))
+}
+
+/// No third-party identifiers: this server does not bind emails or phone numbers.
+async fn threepids(_auth: Auth) -> Json<Value> {
+    Json(json!({ "threepids": [] }))
+}
+
+/// No application-service bridges yet, so no third-party protocols.
+async fn protocols(_auth: Auth) -> Json<Value> {
+    Json(json!({}))
 }
 
 fn own(auth: &Auth, user: &str) -> ApiResult<()> {

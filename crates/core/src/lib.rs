@@ -19,6 +19,7 @@ pub mod pdu;
 pub mod push;
 pub mod receipts;
 pub mod rooms;
+pub mod search;
 pub mod server;
 pub mod server_key;
 pub mod sessions;
