@@ -67,7 +67,7 @@ impl Homeserver {
                 }
             }
         }
-        hits.sort_by(|a, b| b.0.cmp(&a.0));
+        hits.sort_by_key(|h| std::cmp::Reverse(h.0));
         let count = hits.len();
         let more = hits.len() > limit;
         hits.truncate(limit);
