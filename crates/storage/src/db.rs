@@ -4,7 +4,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rocksdb::{
-    BoundColumnFamily, ColumnFamilyDescriptor, DBWithThreadMode, IteratorMode, MultiThreaded, Options, WriteOptions,
+    BlockBasedOptions, BoundColumnFamily, Cache, ColumnFamilyDescriptor, DBWithThreadMode, IteratorMode, MultiThreaded,
+    Options, WriteOptions,
 };
 
 use crate::{Error, Result};
@@ -70,12 +71,20 @@ impl Db {
     /// Opens (creating if needed) the database in `dir` with these tables. Tables that exist on
     /// disk but are not named are kept, untouched.
     pub fn open(dir: &Path, tables: &[Table]) -> Result<Self> {
-        let mut opts = Options::default();
+        // Bounded memory for a small server, however many tables: one block cache shared by
+        // all of them, small write buffers, and a cap on all memtables together (without it,
+        // RocksDB's defaults allow 64 MiB per table, twice over).
+        let cache = Cache::new_lru_cache(32 << 20);
+        let mut table_opts = BlockBasedOptions::default();
+        table_opts.set_block_cache(&cache);
+        let mut cf_opts = Options::default();
+        cf_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        cf_opts.set_write_buffer_size(8 << 20);
+        cf_opts.set_block_based_table_factory(&table_opts);
+        let mut opts = cf_opts.clone();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        // Bounded memory for a small server: one shared block cache, modest write buffers.
-        opts.set_write_buffer_size(16 << 20);
+        opts.set_db_write_buffer_size(64 << 20);
         opts.set_max_open_files(512);
         let mut names: Vec<String> = Rocks::list_cf(&opts, dir).unwrap_or_default();
         for t in tables {
@@ -83,7 +92,7 @@ impl Db {
                 names.push(t.0.to_owned());
             }
         }
-        let cfs = names.iter().map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
+        let cfs = names.iter().map(|n| ColumnFamilyDescriptor::new(n, cf_opts.clone()));
         let rocks = Rocks::open_cf_descriptors(&opts, dir, cfs)?;
         Ok(Db { rocks: Arc::new(rocks), tables: tables.into() })
     }
