@@ -25,6 +25,7 @@ pub(crate) fn routes() -> Router<Api> {
         .route("/_matrix/client/v3/rooms/{room}/ban", post(ban))
         .route("/_matrix/client/v3/rooms/{room}/unban", post(unban))
         .route("/_matrix/client/v3/joined_rooms", get(joined_rooms))
+        .route("/_matrix/client/v3/rooms/{room}/upgrade", post(upgrade))
 }
 
 async fn create_room(
@@ -170,4 +171,20 @@ async fn joined_rooms(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Valu
     let hs = api.hs.clone();
     let rooms = blocking(move || hs.joined_rooms(&auth.user_id)).await?;
     Ok(Json(json!({ "joined_rooms": rooms })))
+}
+
+#[derive(Deserialize)]
+struct UpgradeBody {
+    new_version: String,
+}
+
+async fn upgrade(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(room): Path<String>,
+    JsonBody(body): JsonBody<UpgradeBody>,
+) -> ApiResult<Json<Value>> {
+    let hs = api.hs.clone();
+    let new_room = blocking(move || hs.upgrade_room(&auth.user_id, &room, &body.new_version)).await?;
+    Ok(Json(json!({ "replacement_room": new_room })))
 }

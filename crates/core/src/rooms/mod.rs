@@ -10,6 +10,7 @@ pub mod read;
 pub mod relations;
 pub mod send;
 pub mod state;
+pub mod upgrade;
 
 use std::collections::HashMap;
 use std::sync::Arc;
