@@ -18,7 +18,9 @@ pub(crate) fn routes(config: ApiConfig) -> Router {
     Router::new()
         .route(
             "/_matrix/client/versions",
-            get(|| async { Json(json!({"versions": VERSIONS, "unstable_features": {}})) }),
+            get(|| async {
+                Json(json!({"versions": VERSIONS, "unstable_features": { "org.matrix.simplified_msc3575": true }}))
+            }),
         )
         .route("/.well-known/matrix/client", get(move || async move { Json(well_known) }))
 }

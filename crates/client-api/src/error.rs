@@ -68,6 +68,7 @@ impl From<Error> for MatrixError {
             ErrorKind::TooLarge => (S::PAYLOAD_TOO_LARGE, "M_TOO_LARGE"),
             ErrorKind::BadState => (S::BAD_REQUEST, "M_BAD_STATE"),
             ErrorKind::Conflict => (S::CONFLICT, "M_UNKNOWN"),
+            ErrorKind::UnknownPos => (S::BAD_REQUEST, "M_UNKNOWN_POS"),
             ErrorKind::Unknown => (S::BAD_REQUEST, "M_UNKNOWN"),
             ErrorKind::Internal => return MatrixError::internal(),
         };

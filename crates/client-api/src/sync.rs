@@ -4,21 +4,23 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 use tandem_core::sync::{SyncRequest, SyncToken};
 
 use crate::error::{ApiResult, MatrixError};
-use crate::extract::{Auth, Q, blocking};
+use crate::extract::{Auth, JsonBody, Q, blocking};
 use crate::state::Api;
 
 /// The longest a sync waits, whatever the client asks.
 const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub(crate) fn routes() -> Router<Api> {
-    Router::new().route("/_matrix/client/v3/sync", get(sync))
+    Router::new()
+        .route("/_matrix/client/v3/sync", get(sync))
+        .route("/_matrix/client/unstable/org.matrix.simplified_msc3575/sync", post(sliding_sync))
 }
 
 #[derive(Deserialize, Default)]
@@ -72,6 +74,38 @@ async fn sync(State(api): State<Api>, auth: Auth, Q(q): Q<SyncQuery>) -> ApiResu
         }
         if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
             return Ok(Json(body));
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SlidingQuery {
+    pos: Option<String>,
+    timeout: Option<u64>,
+}
+
+/// Simplified sliding sync (MSC4186), as Element X uses it; long-polls like `/sync`.
+async fn sliding_sync(
+    State(api): State<Api>,
+    auth: Auth,
+    Q(q): Q<SlidingQuery>,
+    JsonBody(body): JsonBody<tandem_core::sliding::SlidingRequest>,
+) -> ApiResult<Json<Value>> {
+    let body = std::sync::Arc::new(body);
+    let timeout = Duration::from_millis(q.timeout.unwrap_or(0)).min(MAX_TIMEOUT);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut changes = api.hs.subscribe();
+    loop {
+        changes.borrow_and_update();
+        let (hs, auth2, body2, pos) = (api.hs.clone(), auth.clone(), body.clone(), q.pos.clone());
+        let (response, any) =
+            blocking(move || hs.sliding_sync(&auth2.user_id, &auth2.device_id, pos.as_deref(), &body2)).await?;
+        if any || tokio::time::Instant::now() >= deadline {
+            return Ok(Json(response));
+        }
+        if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+            return Ok(Json(response));
         }
     }
 }

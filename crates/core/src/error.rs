@@ -23,6 +23,8 @@ pub enum ErrorKind {
     BadState,
     /// Exists already: 409 with `M_UNKNOWN`, as the spec gives for aliases.
     Conflict,
+    /// A sliding sync `pos` the server does not know (any more): 400 `M_UNKNOWN_POS`.
+    UnknownPos,
     Unknown,
     Internal,
 }

@@ -23,6 +23,7 @@ pub mod search;
 pub mod server;
 pub mod server_key;
 pub mod sessions;
+pub mod sliding;
 pub mod sync;
 mod tables;
 

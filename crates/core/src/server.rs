@@ -31,6 +31,7 @@ pub struct Homeserver {
     pub(crate) group_cache: Mutex<HashMap<u64, Arc<crate::rooms::state::StateMap>>>,
     me: Weak<Homeserver>,
     pub(crate) media_dir: std::path::PathBuf,
+    pub(crate) sliding: crate::sliding::Connections,
 }
 
 /// One write: a batch and the stream positions it takes.
@@ -70,6 +71,7 @@ impl Homeserver {
         Ok(Arc::new_cyclic(|me| Homeserver {
             me: me.clone(),
             media_dir: data_dir.join("media"),
+            sliding: Default::default(),
             db,
             key,
             server_name: server_name.to_owned(),

@@ -130,7 +130,7 @@ impl Homeserver {
     }
 
     /// The state after the last event at or before `pos` in a room.
-    fn state_at_pos(&self, room_id: &str, pos: u64) -> Result<std::sync::Arc<StateMap>> {
+    pub(crate) fn state_at_pos(&self, room_id: &str, pos: u64) -> Result<std::sync::Arc<StateMap>> {
         let prefix = key(&[room_id]);
         let mut iter = self.db.scan(TIMELINE, &prefix, &key_pos(&[room_id], pos), Direction::Backward)?;
         match iter.next() {
@@ -342,7 +342,7 @@ impl Homeserver {
 
     /// Unread notification and highlight counts after the user's read receipt: the events
     /// the user's push rules say notify (and highlight), as Synapse counts them.
-    fn unread_counts(&self, room_id: &str, user_id: &str, joined_at: u64, to: u64) -> Result<(u64, u64)> {
+    pub(crate) fn unread_counts(&self, room_id: &str, user_id: &str, joined_at: u64, to: u64) -> Result<(u64, u64)> {
         const SCAN: usize = 1000;
         let read = self.read_up_to(room_id, user_id)?.unwrap_or(joined_at).max(joined_at);
         let start = key_pos(&[room_id], read + 1);
