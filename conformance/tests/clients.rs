@@ -50,3 +50,21 @@ fn two_js_sdk_clients_chat() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The Rust SDK Element X is built on (`conformance/sdk`, its own workspace): sliding sync,
+/// room list, timeline. `scripts/test` builds it and names the binary in `TANDEM_SDK_CHECK`.
+#[test]
+fn two_rust_sdk_clients_chat() {
+    let Some(bin) = std::env::var_os("TANDEM_SDK_CHECK") else {
+        eprintln!("skipped: TANDEM_SDK_CHECK not set (scripts/test builds conformance/sdk and sets it)");
+        return;
+    };
+    let url = format!("http://{}", server().addr());
+    let out = Command::new(bin).arg(&url).output().expect("run the sdk check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with("ok"),
+        "the Rust SDK check failed against {url}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
