@@ -7,6 +7,7 @@
 //! Tandem's. `TANDEM_CONFORMANCE_RESTART` is a shell command that restarts an external server,
 //! for the persistence tests.
 
+pub mod bench;
 pub mod client;
 pub mod http;
 pub mod server;
