@@ -15,7 +15,9 @@ pub fn run(config: Config, exit_on_stdin_eof: bool) -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // Engine calls run on the blocking pool; a few threads keep the disk busy on a small
+    // machine, and each extra thread costs memory (its stack and its allocator arena).
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(8).build() {
         Ok(rt) => rt,
         Err(e) => {
             error!("cannot start the runtime: {e}");

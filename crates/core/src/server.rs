@@ -32,6 +32,11 @@ pub struct Homeserver {
     me: Weak<Homeserver>,
     pub(crate) media_dir: std::path::PathBuf,
     pub(crate) sliding: crate::sliding::Connections,
+    /// Room versions never change: kept once read.
+    pub(crate) versions: Mutex<HashMap<String, String>>,
+    /// `(state group, user)` → history visibility and the user's membership in that state;
+    /// state groups never change, so entries never go stale.
+    pub(crate) visibility: Mutex<HashMap<(u64, String), (String, Option<String>)>>,
 }
 
 /// One write: a batch and the stream positions it takes.
@@ -72,6 +77,8 @@ impl Homeserver {
             me: me.clone(),
             media_dir: data_dir.join("media"),
             sliding: Default::default(),
+            versions: Mutex::new(HashMap::new()),
+            visibility: Mutex::new(HashMap::new()),
             db,
             key,
             server_name: server_name.to_owned(),

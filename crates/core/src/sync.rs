@@ -160,7 +160,9 @@ impl Homeserver {
         if let Some(users) = self.typing_since(room_id, req.since.map(|s| s.serial)) {
             ephemeral.push(json!({ "type": "m.typing", "content": { "user_ids": users } }));
         }
-        if let Some(content) = self.receipts_since(room_id, req.user_id, since.unwrap_or(0))? {
+        if since.is_none_or(|s| room_info.last_receipt_pos > s || newly_joined)
+            && let Some(content) = self.receipts_since(room_id, req.user_id, since.unwrap_or(0))?
+        {
             ephemeral.push(json!({ "type": "m.receipt", "content": content }));
         }
         let room_account_data: Vec<Value> = account_data
@@ -354,6 +356,16 @@ impl Homeserver {
             }
             pending.push(String::from_utf8_lossy(&v).into_owned());
         }
+        // Most unread events in a busy account are the user's own: drop those before loading
+        // anything else (the sender comes from the cached authorization view).
+        let (version, _) = crate::rooms::version_rules(&self.room_version(room_id)?)?;
+        let mut others = Vec::with_capacity(pending.len());
+        for id in pending {
+            if &*self.auth_event(&version, &id)?.sender != user_id {
+                others.push(id);
+            }
+        }
+        let pending = others;
         if pending.is_empty() {
             return Ok((0, 0));
         }

@@ -127,6 +127,7 @@ impl Homeserver {
             device_id: sent_by.map(|(d, _)| d.to_owned()),
             txn_id: sent_by.map(|(_, t)| t.to_owned()),
             redacted_by: None,
+            related: false,
         };
         txn.batch.put(PDUS, key(&[event_id]), pdu.into_bytes());
         txn.put_json(EVENT_META, key(&[event_id]), &meta);
@@ -151,6 +152,12 @@ impl Homeserver {
         }
         if let Some(target) = relates_to {
             txn.batch.put(RELATIONS, key_pos(&[&target], pos), event_id.as_bytes().to_vec());
+            if let Some(mut meta) = self.event_meta(&target)?
+                && !meta.related
+            {
+                meta.related = true;
+                txn.put_json(EVENT_META, key(&[&target]), &meta);
+            }
         }
         room.info.extremities = vec![event_id.to_owned()];
         room.info.depth += 1;

@@ -85,6 +85,7 @@ impl Homeserver {
                 last_pos: 0,
                 state_group: 0,
                 group_depth: 0,
+                last_receipt_pos: 0,
             };
             let mut room = Room::new(provisional_id, info)?;
 

@@ -42,6 +42,10 @@ pub struct RoomInfo {
     /// How many deltas lie between `state_group` and a full snapshot.
     #[serde(default)]
     pub group_depth: u32,
+    /// The stream position of the room's latest receipt, so that a sync can skip a room
+    /// without reading its receipts.
+    #[serde(default)]
+    pub last_receipt_pos: u64,
 }
 
 /// What is stored about an event beside its PDU.
@@ -63,6 +67,9 @@ pub struct EventMeta {
     /// The redaction that applies to this event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redacted_by: Option<String>,
+    /// Some event relates to this one (so reads look for bundled aggregations).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub related: bool,
 }
 
 /// One of a user's rooms.
@@ -177,7 +184,16 @@ impl Homeserver {
     }
 
     pub fn room_version(&self, room_id: &str) -> Result<String> {
-        Ok(self.room_info(room_id)?.ok_or_else(|| Error::not_found("Unknown room"))?.version)
+        if let Some(v) = lock(&self.versions).get(room_id) {
+            return Ok(v.clone());
+        }
+        let version = self.room_info(room_id)?.ok_or_else(|| Error::not_found("Unknown room"))?.version;
+        let mut versions = lock(&self.versions);
+        if versions.len() > 100_000 {
+            versions.clear();
+        }
+        versions.insert(room_id.to_owned(), version.clone());
+        Ok(version)
     }
 
     pub fn event_meta(&self, event_id: &str) -> Result<Option<EventMeta>> {

@@ -81,6 +81,7 @@ impl Homeserver {
             out.insert("redacts".into(), target);
         }
         if meta.redacted_by.is_none()
+            && meta.related
             && let Some(v) = viewer
             && let Some(bundle) = self.bundled_relations(event_id, v)?
         {
@@ -106,26 +107,42 @@ impl Homeserver {
     /// Whether `user_id` may see `event_id`, by the room's history visibility at the event.
     pub fn may_see(&self, user_id: &str, event_id: &str) -> Result<bool> {
         let Some(meta) = self.event_meta(event_id)? else { return Ok(false) };
-        let state = self.state_map(meta.after)?;
-        // One's own membership changes (joins, kicks, bans) are always visible to oneself.
-        if state.get(&("m.room.member".to_owned(), user_id.to_owned())).is_some_and(|id| id == event_id) {
-            return Ok(true);
-        }
-        let visibility = self
-            .state_content(&state, "m.room.history_visibility", "")?
-            .and_then(|c| c.get("history_visibility")?.as_str().map(str::to_owned))
-            .unwrap_or_else(|| "shared".to_owned());
+        let key = (meta.after, user_id.to_owned());
+        let cached = crate::server::lock(&self.visibility).get(&key).cloned();
+        let (visibility, membership_at) = match cached {
+            Some(v) => v,
+            None => {
+                let state = self.state_map(meta.after)?;
+                let visibility = self
+                    .state_content(&state, "m.room.history_visibility", "")?
+                    .and_then(|c| c.get("history_visibility")?.as_str().map(str::to_owned))
+                    .unwrap_or_else(|| "shared".to_owned());
+                let membership_at = self
+                    .state_content(&state, "m.room.member", user_id)?
+                    .and_then(|c| c.get("membership")?.as_str().map(str::to_owned));
+                let mut cache = crate::server::lock(&self.visibility);
+                if cache.len() > 200_000 {
+                    cache.clear();
+                }
+                cache.insert(key, (visibility.clone(), membership_at.clone()));
+                (visibility, membership_at)
+            }
+        };
         if visibility == "world_readable" {
             return Ok(true);
         }
-        let membership_at = self
-            .state_content(&state, "m.room.member", user_id)?
-            .and_then(|c| c.get("membership")?.as_str().map(str::to_owned));
         match membership_at.as_deref() {
             Some("join") => Ok(true),
             Some("invite") if visibility == "invited" || visibility == "shared" => {
                 Ok(visibility == "invited"
                     || self.current_membership(&meta.room_id, user_id)?.as_deref() == Some("join"))
+            }
+            // One's own membership changes (kicks, bans, leaves) are always visible to oneself.
+            _ if self.current_state_id(&meta.room_id, "m.room.member", user_id)?.as_deref() == Some(event_id)
+                || self.state_map(meta.after)?.get(&("m.room.member".to_owned(), user_id.to_owned())).map(String::as_str)
+                    == Some(event_id) =>
+            {
+                Ok(true)
             }
             _ if visibility == "shared" => {
                 Ok(self.current_membership(&meta.room_id, user_id)?.as_deref() == Some("join"))

@@ -54,6 +54,7 @@ impl Homeserver {
                 last_pos: 0,
                 state_group: 0,
                 group_depth: 0,
+                last_receipt_pos: 0,
             };
             let mut new = Room::new(format!("!{}:{}", Homeserver::random_string(18), self.server_name), info)?;
             let old_create = content_of(&old, "m.room.create")?.unwrap_or_default();
