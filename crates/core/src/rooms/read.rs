@@ -139,7 +139,10 @@ impl Homeserver {
             }
             // One's own membership changes (kicks, bans, leaves) are always visible to oneself.
             _ if self.current_state_id(&meta.room_id, "m.room.member", user_id)?.as_deref() == Some(event_id)
-                || self.state_map(meta.after)?.get(&("m.room.member".to_owned(), user_id.to_owned())).map(String::as_str)
+                || self
+                    .state_map(meta.after)?
+                    .get(&("m.room.member".to_owned(), user_id.to_owned()))
+                    .map(String::as_str)
                     == Some(event_id) =>
             {
                 Ok(true)
