@@ -36,8 +36,11 @@ pub struct Homeserver {
     pub(crate) versions: Mutex<HashMap<String, String>>,
     /// `(state group, user)` → history visibility and the user's membership in that state;
     /// state groups never change, so entries never go stale.
-    pub(crate) visibility: Mutex<HashMap<(u64, String), (String, Option<String>)>>,
+    pub(crate) visibility: Mutex<HashMap<(u64, String), Visibility>>,
 }
+
+/// A room's history visibility in one state, and a user's membership in it.
+pub(crate) type Visibility = (String, Option<String>);
 
 /// One write: a batch and the stream positions it takes.
 pub(crate) struct Txn {
