@@ -51,7 +51,14 @@ pub const SHARED_SECRET: &str = "test-shared-secret";
 
 pub fn start_tandem(bin: &Path, data: &Path) -> Running {
     let started = Instant::now();
-    let mut child = Command::new(bin)
+    let mut cmd = Command::new(bin);
+    // Only the settings below: a stray TANDEM_* variable would be read as configuration.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TANDEM_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
         .args(["serve", "--exit-on-stdin-eof"])
         .env("TANDEM_DATA_DIR", data)
         .env("TANDEM_LISTEN", "127.0.0.1:0")
