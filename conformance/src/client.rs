@@ -21,6 +21,20 @@ pub fn enc(s: &str) -> String {
     out
 }
 
+/// Synapse's shared-secret registration MAC: HMAC-SHA1 over
+/// `nonce\0username\0password\0admin|notadmin`, hex.
+pub fn shared_secret_mac(secret: &str, nonce: &str, localpart: &str, password: &str, admin: bool) -> String {
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).expect("hmac");
+    let admin_word: &[u8] = if admin { b"admin" } else { b"notadmin" };
+    for (i, part) in [nonce.as_bytes(), localpart.as_bytes(), password.as_bytes(), admin_word].iter().enumerate() {
+        if i > 0 {
+            mac.update(b"\0");
+        }
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub struct User<'s> {
     pub server: &'s Server,
     pub user_id: String,
@@ -59,15 +73,7 @@ impl Server {
             .expect("nonce")
             .to_owned();
         let password = format!("pw-{localpart}");
-        let mut mac = Hmac::<sha1::Sha1>::new_from_slice(self.secret.as_bytes()).expect("hmac");
-        let admin_word: &[u8] = if admin { b"admin" } else { b"notadmin" };
-        for (i, part) in [nonce.as_bytes(), localpart.as_bytes(), password.as_bytes(), admin_word].iter().enumerate() {
-            if i > 0 {
-                mac.update(b"\0");
-            }
-            mac.update(part);
-        }
-        let mac: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let mac = shared_secret_mac(&self.secret, &nonce, localpart, &password, admin);
         let body = json!({ "nonce": nonce, "username": localpart, "password": password, "admin": admin, "mac": mac });
         let r = self.call("POST", "/_synapse/admin/v1/register", None, Some(&body)).expect(200);
         User {

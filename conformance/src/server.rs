@@ -49,8 +49,12 @@ fn tandem_bin() -> PathBuf {
     bin
 }
 
-fn start(data: &Path, env: &[(String, String)]) -> (Child, String) {
-    let mut cmd = Command::new(tandem_bin());
+/// Starts `bin serve` on `data` and a free port with only the given `TANDEM_*` settings
+/// (never the caller's own, which the server would read as configuration), shared-secret
+/// registration on and rate limits off; returns the child and its address, read from the
+/// "listening on" log line. The server stops when the caller's end of its stdin closes.
+pub fn launch(bin: &Path, data: &Path, env: &[(&str, &str)]) -> (Child, String) {
+    let mut cmd = Command::new(bin);
     for (k, _) in std::env::vars() {
         if k.starts_with("TANDEM_") {
             cmd.env_remove(k);
@@ -59,12 +63,10 @@ fn start(data: &Path, env: &[(String, String)]) -> (Child, String) {
     cmd.args(["serve", "--exit-on-stdin-eof"])
         .env("TANDEM_DATA_DIR", data)
         .env("TANDEM_LISTEN", "127.0.0.1:0")
-        .env("TANDEM_REGISTRATION", "open")
         .env("TANDEM_REGISTRATION_SHARED_SECRET", SHARED_SECRET)
         .env("TANDEM_RATE_LIMIT_MESSAGE_PER_SECOND", "0")
         .env("TANDEM_RATE_LIMIT_LOGIN_PER_SECOND", "0")
         .env("TANDEM_RATE_LIMIT_REGISTRATION_PER_SECOND", "0")
-        .env("TANDEM_MAX_REQUEST_SIZE", "1048576")
         .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,tandem=info".into()))
         .env("NO_COLOR", "1")
         .stdin(Stdio::piped())
@@ -94,6 +96,13 @@ fn start(data: &Path, env: &[(String, String)]) -> (Child, String) {
         }
     });
     (child, addr)
+}
+
+/// The suite's Tandem: open registration and a 1 MiB request limit, plus a test's settings.
+fn start(data: &Path, env: &[(String, String)]) -> (Child, String) {
+    let mut all: Vec<(&str, &str)> = vec![("TANDEM_REGISTRATION", "open"), ("TANDEM_MAX_REQUEST_SIZE", "1048576")];
+    all.extend(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    launch(&tandem_bin(), data, &all)
 }
 
 impl Server {

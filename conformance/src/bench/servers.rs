@@ -1,7 +1,6 @@
 //! Starting the servers under test: Tandem from its binary, Synapse from the peers recipe on
 //! PostgreSQL (the production set-up), both with their data under one directory on one disk.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -47,44 +46,9 @@ fn wait_ready(addr: &str) {
     panic!("{addr} did not come up");
 }
 
-pub const SHARED_SECRET: &str = "test-shared-secret";
-
 pub fn start_tandem(bin: &Path, data: &Path) -> Running {
     let started = Instant::now();
-    let mut cmd = Command::new(bin);
-    // Only the settings below: a stray TANDEM_* variable would be read as configuration.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("TANDEM_") {
-            cmd.env_remove(k);
-        }
-    }
-    let mut child = cmd
-        .args(["serve", "--exit-on-stdin-eof"])
-        .env("TANDEM_DATA_DIR", data)
-        .env("TANDEM_LISTEN", "127.0.0.1:0")
-        .env("TANDEM_REGISTRATION_SHARED_SECRET", SHARED_SECRET)
-        .env("TANDEM_RATE_LIMIT_MESSAGE_PER_SECOND", "0")
-        .env("TANDEM_RATE_LIMIT_LOGIN_PER_SECOND", "0")
-        .env("TANDEM_RATE_LIMIT_REGISTRATION_PER_SECOND", "0")
-        .env("RUST_LOG", "warn,tandem=info")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start tandem");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let addr = loop {
-        let line = lines.next().expect("tandem exited").expect("log");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .expect("addr")
-                .trim_end_matches(|c: char| !c.is_ascii_digit())
-                .to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (child, addr) = crate::server::launch(bin, data, &[]);
     wait_ready(&addr);
     Running {
         name: "Tandem",
@@ -144,6 +108,11 @@ pub fn start_synapse(peers: &Path, dir: &Path, database: &str) -> Running {
         "database:\n  name: psycopg2\n  args:\n    user: synapse_bench\n    password: bench\n    dbname: {database}\n    host: 127.0.0.1\n    cp_min: 5\n    cp_max: 10"
     );
     std::fs::write(&yaml_path, format!("{}{}{}", &yaml[..start], postgres, &yaml[end..])).expect("write yaml");
+    launch_synapse(peers, dir, client, database)
+}
+
+/// Starts Synapse (already set up in `dir`) with the recipe's start.sh and waits for it.
+fn launch_synapse(peers: &Path, dir: &Path, client: u16, database: &str) -> Running {
     let started = Instant::now();
     let status = Command::new("bash")
         .arg(peers.join("start.sh"))
@@ -199,7 +168,6 @@ impl Running {
 
 /// Starts a stopped Synapse again on its directory and database.
 pub fn restart_synapse(peers: &Path, dir: &Path, database: &str) -> Running {
-    let started = Instant::now();
     let yaml = std::fs::read_to_string(dir.join("homeserver.yaml")).expect("homeserver.yaml");
     let client: u16 = yaml
         .lines()
@@ -207,23 +175,5 @@ pub fn restart_synapse(peers: &Path, dir: &Path, database: &str) -> Running {
         .filter_map(|p| p.trim().parse().ok())
         .nth(1)
         .expect("the client port");
-    let status = Command::new("bash")
-        .arg(peers.join("start.sh"))
-        .args([dir.to_str().expect("utf-8 path"), &client.to_string()])
-        .env("NO_NS", "1")
-        .stdout(Stdio::null())
-        .status()
-        .expect("start.sh");
-    assert!(status.success(), "start.sh failed");
-    let addr = format!("127.0.0.1:{client}");
-    wait_ready(&addr);
-    let pid = std::fs::read_to_string(dir.join("run.pid")).expect("run.pid").trim().parse().expect("pid");
-    Running {
-        name: "Synapse",
-        addr,
-        pid,
-        data: DataLocation::Postgres { database: database.to_owned() },
-        startup: started.elapsed(),
-        stop: Stop::Script { peers: peers.to_owned(), dir: dir.to_owned() },
-    }
+    launch_synapse(peers, dir, client, database)
 }

@@ -4,27 +4,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 
 use crate::bench::conn::Conn;
-use crate::bench::servers::SHARED_SECRET;
 use crate::bench::stats::{percentile, to_ms};
 use crate::client::enc;
+use crate::client::shared_secret_mac;
+use crate::server::SHARED_SECRET;
 
 /// A user's keep-alive connection.
 pub fn register(addr: &str, localpart: &str) -> (String, Conn) {
     let mut c = Conn::new(addr, None);
     let nonce = c.ok("GET", "/_synapse/admin/v1/register", None)["nonce"].as_str().expect("nonce").to_owned();
     let password = format!("pw-{localpart}");
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(SHARED_SECRET.as_bytes()).expect("hmac");
-    for (i, part) in [nonce.as_bytes(), localpart.as_bytes(), password.as_bytes(), b"notadmin"].iter().enumerate() {
-        if i > 0 {
-            mac.update(b"\0");
-        }
-        mac.update(part);
-    }
-    let mac: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let mac = shared_secret_mac(SHARED_SECRET, &nonce, localpart, &password, false);
     let body = json!({ "nonce": nonce, "username": localpart, "password": password, "admin": false, "mac": mac });
     let r = c.ok("POST", "/_synapse/admin/v1/register", Some(&body));
     c.token = r["access_token"].as_str().map(str::to_owned);

@@ -18,11 +18,11 @@ pub(crate) fn routes() -> Router<Api> {
         .route("/_matrix/client/v3/join/{room}", post(join))
         .route("/_matrix/client/v3/rooms/{room}/join", post(join))
         .route("/_matrix/client/v3/knock/{room}", post(knock))
-        .route("/_matrix/client/v3/rooms/{room}/invite", post(invite))
+        .route("/_matrix/client/v3/rooms/{room}/invite", on_target("invite"))
         .route("/_matrix/client/v3/rooms/{room}/leave", post(leave))
         .route("/_matrix/client/v3/rooms/{room}/forget", post(forget))
-        .route("/_matrix/client/v3/rooms/{room}/kick", post(kick))
-        .route("/_matrix/client/v3/rooms/{room}/ban", post(ban))
+        .route("/_matrix/client/v3/rooms/{room}/kick", on_target("leave"))
+        .route("/_matrix/client/v3/rooms/{room}/ban", on_target("ban"))
         .route("/_matrix/client/v3/rooms/{room}/unban", post(unban))
         .route("/_matrix/client/v3/joined_rooms", get(joined_rooms))
         .route("/_matrix/client/v3/rooms/{room}/upgrade", post(upgrade))
@@ -109,41 +109,21 @@ async fn leave(
     Ok(ok())
 }
 
+/// `invite`, `kick` and `ban`: the caller sets another user's membership.
+fn on_target(to: &'static str) -> axum::routing::MethodRouter<Api> {
+    post(
+        move |State(api): State<Api>, auth: Auth, Path(room): Path<String>, JsonBody(body): JsonBody<TargetBody>| async move {
+            membership(&api, auth.user_id, room, body.user_id, to, body.reason).await?;
+            Ok::<_, MatrixError>(ok())
+        },
+    )
+}
+
 #[derive(Deserialize)]
 struct TargetBody {
     user_id: String,
     #[serde(default)]
     reason: Option<String>,
-}
-
-async fn invite(
-    State(api): State<Api>,
-    auth: Auth,
-    Path(room): Path<String>,
-    JsonBody(body): JsonBody<TargetBody>,
-) -> ApiResult<Json<Value>> {
-    membership(&api, auth.user_id, room, body.user_id, "invite", body.reason).await?;
-    Ok(ok())
-}
-
-async fn kick(
-    State(api): State<Api>,
-    auth: Auth,
-    Path(room): Path<String>,
-    JsonBody(body): JsonBody<TargetBody>,
-) -> ApiResult<Json<Value>> {
-    membership(&api, auth.user_id, room, body.user_id, "leave", body.reason).await?;
-    Ok(ok())
-}
-
-async fn ban(
-    State(api): State<Api>,
-    auth: Auth,
-    Path(room): Path<String>,
-    JsonBody(body): JsonBody<TargetBody>,
-) -> ApiResult<Json<Value>> {
-    membership(&api, auth.user_id, room, body.user_id, "ban", body.reason).await?;
-    Ok(ok())
 }
 
 async fn unban(

@@ -90,19 +90,15 @@ fn list_allows(list: &Option<Vec<String>>, value: &str, pattern: bool) -> Option
     list.as_ref().map(|l| l.iter().any(|p| if pattern { type_matches(p, value) } else { p == value }))
 }
 
+/// A filter's pair of lists: `value` is not excluded and, if there is an include list, in it.
+fn included(include: &Option<Vec<String>>, exclude: &Option<Vec<String>>, value: &str, pattern: bool) -> bool {
+    list_allows(exclude, value, pattern) != Some(true) && list_allows(include, value, pattern) != Some(false)
+}
+
 impl EventFilter {
     pub fn matches(&self, kind: &str, sender: Option<&str>) -> bool {
-        if list_allows(&self.not_types, kind, true) == Some(true) || list_allows(&self.types, kind, true) == Some(false)
-        {
-            return false;
-        }
-        if let Some(sender) = sender
-            && (list_allows(&self.not_senders, sender, false) == Some(true)
-                || list_allows(&self.senders, sender, false) == Some(false))
-        {
-            return false;
-        }
-        true
+        included(&self.types, &self.not_types, kind, true)
+            && sender.is_none_or(|s| included(&self.senders, &self.not_senders, s, false))
     }
 }
 
@@ -120,12 +116,8 @@ impl RoomEventFilter {
     pub fn matches(&self, event: &Value) -> bool {
         let kind = event["type"].as_str().unwrap_or_default();
         let sender = event["sender"].as_str().unwrap_or_default();
-        if list_allows(&self.not_types, kind, true) == Some(true) || list_allows(&self.types, kind, true) == Some(false)
-        {
-            return false;
-        }
-        if list_allows(&self.not_senders, sender, false) == Some(true)
-            || list_allows(&self.senders, sender, false) == Some(false)
+        if !included(&self.types, &self.not_types, kind, true)
+            || !included(&self.senders, &self.not_senders, sender, false)
         {
             return false;
         }
@@ -139,15 +131,13 @@ impl RoomEventFilter {
     }
 
     pub fn room_allowed(&self, room_id: &str) -> bool {
-        list_allows(&self.not_rooms, room_id, false) != Some(true)
-            && list_allows(&self.rooms, room_id, false) != Some(false)
+        included(&self.rooms, &self.not_rooms, room_id, false)
     }
 }
 
 impl RoomFilter {
     pub fn room_allowed(&self, room_id: &str) -> bool {
-        list_allows(&self.not_rooms, room_id, false) != Some(true)
-            && list_allows(&self.rooms, room_id, false) != Some(false)
+        included(&self.rooms, &self.not_rooms, room_id, false)
     }
 }
 
