@@ -24,6 +24,42 @@ pub struct Config {
     pub rate_limit_login_burst: f64,
     pub rate_limit_registration_per_second: f64,
     pub rate_limit_registration_burst: f64,
+    pub federation: Federation,
+}
+
+/// `[federation]`: talking to other homeservers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Federation {
+    pub enabled: bool,
+    /// A TLS listener of Tandem's own for the federation API (with `tls_cert` and `tls_key`).
+    pub listen: Option<SocketAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub verify_tls: bool,
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+    pub ip_range_blocklist: Vec<String>,
+    pub well_known_server: Option<String>,
+    pub trusted_key_servers: Vec<String>,
+}
+
+impl Default for Federation {
+    fn default() -> Self {
+        let defaults = tandem_federation::FederationConfig::default();
+        Federation {
+            enabled: true,
+            listen: None,
+            tls_cert: None,
+            tls_key: None,
+            verify_tls: true,
+            allow: Vec::new(),
+            deny: Vec::new(),
+            ip_range_blocklist: defaults.ip_range_blocklist,
+            well_known_server: None,
+            trusted_key_servers: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +87,7 @@ impl Default for Config {
             rate_limit_login_burst: 5.0,
             rate_limit_registration_per_second: 0.17,
             rate_limit_registration_burst: 3.0,
+            federation: Federation::default(),
         }
     }
 }
@@ -93,6 +130,34 @@ rate_limit_login_per_second = 0.003
 rate_limit_login_burst = 5.0
 rate_limit_registration_per_second = 0.17
 rate_limit_registration_burst = 3.0
+
+# Federation: talking to other homeservers. Nested keys are set from the environment with a
+# double underscore, e.g. TANDEM_FEDERATION__VERIFY_TLS=false.
+[federation]
+enabled = true
+
+# Federation is served on the main listener (for a reverse proxy terminating TLS on port
+# 8448). To have Tandem terminate TLS itself, give an address and a PEM certificate and key:
+# listen = "0.0.0.0:8448"
+# tls_cert = "/etc/tandem/fullchain.pem"
+# tls_key = "/etc/tandem/privkey.pem"
+
+# Check other servers' certificates. Only tests with self-signed peers turn this off.
+verify_tls = true
+
+# Server names (wildcards * and ?) we federate with; an empty allow list allows all not
+# denied. Enforced both ways: denied servers get M_FORBIDDEN and are never contacted.
+allow = []
+deny = []
+
+# IP ranges never connected to, whatever a server name resolves to (Synapse's default list).
+ip_range_blocklist = ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "192.0.0.0/24", "169.254.0.0/16", "192.88.99.0/24", "198.18.0.0/15", "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "0.0.0.0/8", "::1/128", "fe80::/10", "fc00::/7", "2001:db8::/32", "ff00::/8", "fec0::/10"]
+
+# Served as /.well-known/matrix/server, to delegate federation to another host:port.
+# well_known_server = "matrix.example.org:443"
+
+# Notary servers asked for the keys of servers that do not answer themselves.
+trusted_key_servers = []
 "#;
 
 /// Why a configuration was refused: the key, the value and the reason.
@@ -115,7 +180,7 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        let figment = figment.merge(Env::prefixed("TANDEM_"));
+        let figment = figment.merge(Env::prefixed("TANDEM_").split("__"));
         let config: Config = figment.extract().map_err(|e| {
             let errors: Vec<String> = e.into_iter().map(|e| describe(&figment, &e)).collect();
             ConfigError(errors.join("\n"))
@@ -150,6 +215,24 @@ impl Config {
         ] {
             if !value.is_finite() || value < 0.0 {
                 return bad(key, &value.to_string(), "must be a number at least 0");
+            }
+        }
+        let fed = &self.federation;
+        if fed.listen.is_some() && (fed.tls_cert.is_none() || fed.tls_key.is_none()) {
+            return bad(
+                "federation.listen",
+                &format!("{:?}", fed.listen),
+                "needs federation.tls_cert and federation.tls_key",
+            );
+        }
+        for range in &fed.ip_range_blocklist {
+            if tandem_federation::policy::IpRange::parse(range).is_none() {
+                return bad("federation.ip_range_blocklist", range, "not an IP range (address/prefix)");
+            }
+        }
+        for name in fed.allow.iter().chain(&fed.deny) {
+            if name.is_empty() {
+                return bad("federation.allow/deny", name, "empty server name pattern");
             }
         }
         if self.registration_shared_secret.as_deref() == Some("") {

@@ -43,6 +43,12 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Replace the server's signing key (on a stopped server). The old key stays published
+    /// under `old_verify_keys`, so what it signed can still be verified.
+    RotateKey {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -58,14 +64,21 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::CreateUser { user, password, admin, config } => {
-            let config = match config::Config::load(config.as_deref()) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("tandem: {e}");
-                    return ExitCode::from(2);
+        Command::RotateKey { config } => {
+            let Some(config) = load(config) else { return ExitCode::from(2) };
+            match serve::rotate_key(&config) {
+                Ok(key_id) => {
+                    println!("new signing key {key_id}");
+                    ExitCode::SUCCESS
                 }
-            };
+                Err(e) => {
+                    eprintln!("tandem: cannot rotate the key: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::CreateUser { user, password, admin, config } => {
+            let Some(config) = load(config) else { return ExitCode::from(2) };
             let created = serve::open(&config)
                 .and_then(|hs| hs.create_account(&user, Some(&password), admin).map_err(|e| e.to_string()));
             match created {
@@ -78,6 +91,16 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn load(file: Option<PathBuf>) -> Option<config::Config> {
+    match config::Config::load(file.as_deref()) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("tandem: {e}");
+            None
         }
     }
 }

@@ -50,6 +50,19 @@ pub fn open(config: &Config) -> Result<std::sync::Arc<Homeserver>, String> {
     })
 }
 
+/// Retires the current signing key (kept as an old verify key) and writes a new one.
+pub fn rotate_key(config: &Config) -> Result<String, String> {
+    let hs = open(config)?;
+    let path = config.data_dir.join("signing.key");
+    let old = hs.signing_key();
+    hs.retire_signing_key(old).map_err(|e| e.to_string())?;
+    let new = tandem_core::server_key::ServerKey::generate_unique(&old.version);
+    let tmp = config.data_dir.join("signing.key.new");
+    new.write_new(&tmp).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(new.key_id())
+}
+
 pub fn api_config(config: &Config) -> ApiConfig {
     ApiConfig {
         server_name: config.server_name.clone(),
@@ -77,21 +90,68 @@ pub fn api_config(config: &Config) -> ApiConfig {
     }
 }
 
+pub fn federation_config(config: &Config) -> tandem_federation::FederationConfig {
+    let f = &config.federation;
+    tandem_federation::FederationConfig {
+        verify_tls: f.verify_tls,
+        policy: tandem_federation::ServerPolicy { allow: f.allow.clone(), deny: f.deny.clone() },
+        ip_range_blocklist: f.ip_range_blocklist.clone(),
+        well_known_server: f.well_known_server.clone(),
+        trusted_key_servers: f.trusted_key_servers.clone(),
+    }
+}
+
 async fn serve(config: Config, exit_on_stdin_eof: bool) -> Result<(), String> {
     let hs = open(&config)?;
-    let app = tandem_client_api::router(hs.clone(), api_config(&config))
-        .layer(axum::extract::DefaultBodyLimit::max(config.max_request_size as usize));
+    let mut app = tandem_client_api::router(hs.clone(), api_config(&config));
+    let mut federation_app = None;
+    if config.federation.enabled {
+        let fed =
+            tandem_federation::Federation::start(hs.clone(), federation_config(&config)).map_err(|e| e.to_string())?;
+        let routes = tandem_federation::server::router(fed);
+        app = app.merge(routes.clone());
+        federation_app = Some(routes);
+    }
+    let app = app.layer(axum::extract::DefaultBodyLimit::max(config.max_request_size as usize));
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.map_err(|e| format!("listen {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (stopped_tx, stopped) = tokio::sync::watch::channel(false);
+    let wait_stop = move || {
+        let mut rx = stopped.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let mut tls_task = None;
+    if let (Some(routes), Some(fed_addr), Some(cert), Some(key)) = (
+        federation_app,
+        config.federation.listen,
+        config.federation.tls_cert.as_ref(),
+        config.federation.tls_key.as_ref(),
+    ) {
+        let acceptor = tandem_federation::tls::acceptor(cert, key)?;
+        let fed_listener =
+            tokio::net::TcpListener::bind(fed_addr).await.map_err(|e| format!("federation listen {fed_addr}: {e}"))?;
+        let bound = fed_listener.local_addr().map_err(|e| e.to_string())?;
+        let routes = routes.layer(axum::extract::DefaultBodyLimit::max(config.max_request_size as usize));
+        tls_task = Some(tokio::spawn(tandem_federation::tls::serve(fed_listener, acceptor, routes, wait_stop())));
+        info!("federation listening on https://{bound}");
+    }
     // Handlers are installed before announcing the address: a supervisor (or a test) that sends
     // SIGTERM right after "listening" must get a clean stop, not the default kill.
     let stop = shutdown_signal(exit_on_stdin_eof).map_err(|e| format!("signal handlers: {e}"))?;
     info!(server_name = %config.server_name, key_id = %hs.signing_key().key_id(), "listening on http://{addr}");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(stop)
+        .with_graceful_shutdown(async move {
+            stop.await;
+            let _ = stopped_tx.send(true);
+        })
         .await
         .map_err(|e| e.to_string())?;
+    if let Some(task) = tls_task {
+        let _ = task.await;
+    }
     info!("stopped");
     Ok(())
 }

@@ -9,6 +9,8 @@
 
 pub mod bench;
 pub mod client;
+pub mod fedclient;
+pub mod federation;
 pub mod http;
 pub mod server;
 

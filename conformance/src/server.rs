@@ -106,6 +106,11 @@ fn start(data: &Path, env: &[(String, String)]) -> (Child, String) {
 }
 
 impl Server {
+    /// A server started elsewhere, reached at `addr` (`host:port`), with its shared secret.
+    pub fn external(addr: &str, secret: &str) -> Server {
+        Server { addr: Mutex::new(addr.to_owned()), secret: secret.to_owned(), tandem: None, restart_command: None }
+    }
+
     /// Starts a Tandem of this test's own, with extra `TANDEM_*` settings.
     pub fn spawn_tandem(env: &[(&str, &str)]) -> Server {
         let data = tempfile::tempdir().expect("tempdir");
@@ -121,6 +126,11 @@ impl Server {
 
     pub fn addr(&self) -> String {
         self.addr.lock().expect("addr").clone()
+    }
+
+    /// The data directory of a Tandem this harness started.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.tandem.as_ref().map(|t| t.data.path())
     }
 
     pub fn is_tandem(&self) -> bool {

@@ -47,32 +47,14 @@ impl MatrixError {
 
 impl From<Error> for MatrixError {
     fn from(e: Error) -> Self {
-        use StatusCode as S;
-        let (status, errcode) = match e.kind {
-            ErrorKind::Forbidden => (S::FORBIDDEN, "M_FORBIDDEN"),
-            ErrorKind::NotFound => (S::NOT_FOUND, "M_NOT_FOUND"),
-            ErrorKind::BadJson => (S::BAD_REQUEST, "M_BAD_JSON"),
-            ErrorKind::InvalidParam => (S::BAD_REQUEST, "M_INVALID_PARAM"),
-            ErrorKind::MissingParam => (S::BAD_REQUEST, "M_MISSING_PARAM"),
-            ErrorKind::UserInUse => (S::BAD_REQUEST, "M_USER_IN_USE"),
-            ErrorKind::InvalidUsername => (S::BAD_REQUEST, "M_INVALID_USERNAME"),
-            ErrorKind::Exclusive => (S::BAD_REQUEST, "M_EXCLUSIVE"),
-            ErrorKind::RoomInUse => (S::BAD_REQUEST, "M_ROOM_IN_USE"),
-            ErrorKind::UnsupportedRoomVersion => (S::BAD_REQUEST, "M_UNSUPPORTED_ROOM_VERSION"),
+        let (status, errcode) = e.kind.status_and_errcode();
+        match e.kind {
+            ErrorKind::Internal => MatrixError::internal(),
             ErrorKind::UnknownToken { soft_logout } => {
-                return MatrixError::new(S::UNAUTHORIZED, "M_UNKNOWN_TOKEN", e.message)
-                    .with("soft_logout", soft_logout);
+                MatrixError::new(StatusCode::UNAUTHORIZED, errcode, e.message).with("soft_logout", soft_logout)
             }
-            ErrorKind::UserDeactivated => (S::FORBIDDEN, "M_USER_DEACTIVATED"),
-            ErrorKind::WeakPassword => (S::BAD_REQUEST, "M_WEAK_PASSWORD"),
-            ErrorKind::TooLarge => (S::PAYLOAD_TOO_LARGE, "M_TOO_LARGE"),
-            ErrorKind::BadState => (S::BAD_REQUEST, "M_BAD_STATE"),
-            ErrorKind::Conflict => (S::CONFLICT, "M_UNKNOWN"),
-            ErrorKind::UnknownPos => (S::BAD_REQUEST, "M_UNKNOWN_POS"),
-            ErrorKind::Unknown => (S::BAD_REQUEST, "M_UNKNOWN"),
-            ErrorKind::Internal => return MatrixError::internal(),
-        };
-        MatrixError::new(status, errcode, e.message)
+            _ => MatrixError::new(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), errcode, e.message),
+        }
     }
 }
 

@@ -88,6 +88,8 @@ async fn typing(
     }
     let timeout = body.typing.then(|| Duration::from_millis(body.timeout.unwrap_or(30_000)));
     api.hs.set_typing(&room, &auth.user_id, timeout);
+    let hs = api.hs.clone();
+    blocking(move || hs.share_typing(&room, &auth.user_id, timeout.is_some())).await?;
     Ok(ok())
 }
 

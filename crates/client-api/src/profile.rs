@@ -26,6 +26,10 @@ fn check_user(user_id: &str) -> ApiResult<()> {
 async fn load(api: &Api, user_id: String) -> ApiResult<Map<String, Value>> {
     check_user(&user_id)?;
     let hs = api.hs.clone();
+    if !user_id.ends_with(&format!(":{}", api.config.server_name)) {
+        let profile = hs.network()?.query_profile(user_id, None).await?;
+        return Ok(profile.as_object().cloned().unwrap_or_default());
+    }
     blocking(move || hs.profile(&user_id)).await?.ok_or_else(|| MatrixError::not_found("Profile was not found"))
 }
 

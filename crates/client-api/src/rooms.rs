@@ -1,7 +1,7 @@
 //! Rooms and membership: `createRoom`, join, invite, leave, forget, kick, ban, unban, knock,
 //! `joined_rooms`.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -39,21 +39,25 @@ async fn create_room(
 }
 
 /// A room id, or the room an alias on this server points to.
-pub(crate) async fn resolve_room(api: &Api, room: &str) -> ApiResult<String> {
+/// A room id or alias as a room id, with the servers an alias's server suggests joining
+/// through. Aliases of other servers are asked of them.
+pub(crate) async fn resolve_room_via(api: &Api, room: &str) -> ApiResult<(String, Vec<String>)> {
     if room.starts_with('!') {
-        return Ok(room.to_owned());
+        return Ok((room.to_owned(), Vec::new()));
     }
     if !room.starts_with('#') {
         return Err(MatrixError::invalid_param(format!("{room:?} is not a room id or alias")));
     }
     let hs = api.hs.clone();
     let alias = room.to_owned();
-    blocking(move || {
-        tandem_core::directory::check_alias(&alias)?;
-        hs.alias_target(&alias)
-    })
-    .await?
-    .ok_or_else(|| MatrixError::not_found(format!("Room alias {room} not found")))
+    tandem_core::directory::check_alias(&alias)?;
+    if !alias.ends_with(&format!(":{}", api.config.server_name)) {
+        return Ok(hs.network()?.query_alias(alias).await?);
+    }
+    let room_id = blocking(move || hs.alias_target(&alias))
+        .await?
+        .ok_or_else(|| MatrixError::not_found(format!("Room alias {room} not found")))?;
+    Ok((room_id, Vec::new()))
 }
 
 #[derive(Deserialize, Default)]
@@ -70,19 +74,63 @@ async fn membership(
     membership: &'static str,
     reason: Option<String>,
 ) -> ApiResult<String> {
+    membership_via(api, sender, room, target, membership, reason, Vec::new()).await
+}
+
+/// Sets a membership; when this server is not in the room (joins, knocks, leaving a remote
+/// invite) or the target is on another server (invites), the federation layer does the
+/// handshake.
+async fn membership_via(
+    api: &Api,
+    sender: String,
+    room: String,
+    target: String,
+    membership: &'static str,
+    reason: Option<String>,
+    via: Vec<String>,
+) -> ApiResult<String> {
     let hs = api.hs.clone();
-    blocking(move || hs.set_membership(&sender, &room, &target, membership, reason.as_deref(), None)).await
+    let r = room.clone();
+    let resident = blocking(move || hs.is_resident(&r)).await?;
+    let hs = api.hs.clone();
+    let local_target = target.ends_with(&format!(":{}", api.config.server_name));
+    match membership {
+        "join" | "knock" if !resident => {
+            hs.network()?.join(sender, room.clone(), via, membership).await?;
+            Ok(room)
+        }
+        "leave" if !resident && sender == target => {
+            hs.network()?.leave(sender, room.clone()).await?;
+            Ok(room)
+        }
+        "invite" if resident && !local_target => Ok(hs.network()?.invite(sender, room, target, reason).await?),
+        _ => blocking(move || hs.set_membership(&sender, &room, &target, membership, reason.as_deref(), None)).await,
+    }
+}
+
+/// `server_name` (and the older `via`) query parameters: servers to join through.
+fn via_servers(query: &Option<String>) -> Vec<String> {
+    query
+        .as_deref()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(k, _)| *k == "server_name" || *k == "via")
+        .map(|(_, v)| v.replace("%3A", ":").replace("%3a", ":"))
+        .collect()
 }
 
 async fn join(
     State(api): State<Api>,
     auth: Auth,
     Path(room): Path<String>,
+    RawQuery(query): RawQuery,
     JsonBody(body): JsonBody<ReasonBody>,
 ) -> ApiResult<Json<Value>> {
-    let room_id = resolve_room(&api, &room).await?;
+    let (room_id, mut via) = resolve_room_via(&api, &room).await?;
+    via.splice(0..0, via_servers(&query));
     let user = auth.user_id.clone();
-    membership(&api, auth.user_id, room_id.clone(), user, "join", body.reason).await?;
+    membership_via(&api, auth.user_id, room_id.clone(), user, "join", body.reason, via).await?;
     Ok(Json(json!({ "room_id": room_id })))
 }
 
@@ -90,11 +138,13 @@ async fn knock(
     State(api): State<Api>,
     auth: Auth,
     Path(room): Path<String>,
+    RawQuery(query): RawQuery,
     JsonBody(body): JsonBody<ReasonBody>,
 ) -> ApiResult<Json<Value>> {
-    let room_id = resolve_room(&api, &room).await?;
+    let (room_id, mut via) = resolve_room_via(&api, &room).await?;
+    via.splice(0..0, via_servers(&query));
     let user = auth.user_id.clone();
-    membership(&api, auth.user_id, room_id.clone(), user, "knock", body.reason).await?;
+    membership_via(&api, auth.user_id, room_id.clone(), user, "knock", body.reason, via).await?;
     Ok(Json(json!({ "room_id": room_id })))
 }
 

@@ -14,6 +14,8 @@ pub enum ErrorKind {
     Exclusive,
     RoomInUse,
     UnsupportedRoomVersion,
+    /// The room's version is not among those the asking server supports.
+    IncompatibleRoomVersion,
     UnknownToken {
         soft_logout: bool,
     },
@@ -27,6 +29,35 @@ pub enum ErrorKind {
     UnknownPos,
     Unknown,
     Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status and Matrix `errcode` this error becomes at either HTTP edge.
+    pub fn status_and_errcode(&self) -> (u16, &'static str) {
+        match self {
+            ErrorKind::Forbidden => (403, "M_FORBIDDEN"),
+            ErrorKind::NotFound => (404, "M_NOT_FOUND"),
+            ErrorKind::BadJson => (400, "M_BAD_JSON"),
+            ErrorKind::InvalidParam => (400, "M_INVALID_PARAM"),
+            ErrorKind::MissingParam => (400, "M_MISSING_PARAM"),
+            ErrorKind::UserInUse => (400, "M_USER_IN_USE"),
+            ErrorKind::InvalidUsername => (400, "M_INVALID_USERNAME"),
+            ErrorKind::Exclusive => (400, "M_EXCLUSIVE"),
+            ErrorKind::RoomInUse => (400, "M_ROOM_IN_USE"),
+            ErrorKind::UnsupportedRoomVersion => (400, "M_UNSUPPORTED_ROOM_VERSION"),
+            ErrorKind::IncompatibleRoomVersion => (400, "M_INCOMPATIBLE_ROOM_VERSION"),
+            ErrorKind::UnknownToken { .. } => (401, "M_UNKNOWN_TOKEN"),
+            ErrorKind::UserDeactivated => (403, "M_USER_DEACTIVATED"),
+            ErrorKind::WeakPassword => (400, "M_WEAK_PASSWORD"),
+            ErrorKind::TooLarge => (413, "M_TOO_LARGE"),
+            ErrorKind::BadState => (400, "M_BAD_STATE"),
+            // Exists already: 409 with `M_UNKNOWN`, as the spec gives for aliases.
+            ErrorKind::Conflict => (409, "M_UNKNOWN"),
+            ErrorKind::UnknownPos => (400, "M_UNKNOWN_POS"),
+            ErrorKind::Unknown => (400, "M_UNKNOWN"),
+            ErrorKind::Internal => (500, "M_UNKNOWN"),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

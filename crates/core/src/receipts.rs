@@ -43,6 +43,9 @@ impl Homeserver {
             let pos = txn.pos();
             let receipt = Receipt { event_id: event_id.to_owned(), ts: Self::now_ms(), pos };
             txn.put_json(RECEIPTS, key(&[room_id, receipt_type, user_id, thread_id.unwrap_or("")]), &receipt);
+            if receipt_type == "m.read" && self.is_local(user_id) {
+                self.share_receipt(txn, room_id, user_id, event_id, thread_id)?;
+            }
             let mut info = self.room_info(room_id)?.ok_or_else(|| Error::not_found("Unknown room"))?;
             info.last_receipt_pos = pos;
             txn.put_json(ROOMS, key(&[room_id]), &info);

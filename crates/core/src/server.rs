@@ -37,6 +37,12 @@ pub struct Homeserver {
     /// `(state group, user)` → history visibility and the user's membership in that state;
     /// state groups never change, so entries never go stale.
     pub(crate) visibility: Mutex<HashMap<(u64, String), Visibility>>,
+    /// State group → servers with joined members in it.
+    pub(crate) servers_cache: Mutex<HashMap<u64, Arc<std::collections::BTreeSet<String>>>>,
+    /// Destinations that got something queued since the sender last looked.
+    pub(crate) outbox_pending: Mutex<std::collections::BTreeSet<String>>,
+    pub(crate) outbox_wake: tokio::sync::Notify,
+    pub(crate) network: std::sync::OnceLock<Arc<dyn crate::network::Network>>,
 }
 
 /// A room's history visibility in one state, and a user's membership in it.
@@ -47,6 +53,8 @@ pub(crate) struct Txn {
     pub batch: Batch,
     next_pos: u64,
     next_group: u64,
+    /// Destinations this write queued something for: the sender is woken once it commits.
+    pub outbox: Vec<String>,
 }
 
 impl Txn {
@@ -82,6 +90,10 @@ impl Homeserver {
             sliding: Default::default(),
             versions: Mutex::new(HashMap::new()),
             visibility: Mutex::new(HashMap::new()),
+            servers_cache: Mutex::new(HashMap::new()),
+            outbox_pending: Mutex::new(Default::default()),
+            outbox_wake: tokio::sync::Notify::new(),
+            network: std::sync::OnceLock::new(),
             db,
             key,
             server_name: server_name.to_owned(),
@@ -118,7 +130,7 @@ impl Homeserver {
         let _guard = lock(&self.writer);
         let start = self.stream.load(Ordering::Acquire);
         let group = self.state_group.load(Ordering::Acquire);
-        let mut txn = Txn { batch: Batch::new(), next_pos: start, next_group: group };
+        let mut txn = Txn { batch: Batch::new(), next_pos: start, next_group: group, outbox: Vec::new() };
         let out = f(&mut txn)?;
         if txn.next_pos > start {
             txn.batch.put(META, b"stream".to_vec(), txn.next_pos.to_be_bytes().to_vec());
@@ -133,6 +145,10 @@ impl Homeserver {
         if txn.next_pos > start {
             self.stream.store(txn.next_pos, Ordering::Release);
             self.wake();
+        }
+        if !txn.outbox.is_empty() {
+            lock(&self.outbox_pending).extend(txn.outbox);
+            self.outbox_wake.notify_one();
         }
         Ok(out)
     }

@@ -85,6 +85,21 @@ impl ServerKey {
         ruma::signatures::sign_json(server_name, &self.pair, object)
     }
 
+    /// A new random key whose version differs from `other_than`.
+    pub fn generate_unique(other_than: &str) -> Self {
+        loop {
+            let version = random_version();
+            if version != other_than {
+                return Self::generate(&version);
+            }
+        }
+    }
+
+    /// Writes the key to a new file readable by the owner only.
+    pub fn write_new(&self, path: &Path) -> Result<(), KeyError> {
+        write_private(path, self.to_file_line().as_bytes()).map_err(KeyError::from)
+    }
+
     pub fn to_file_line(&self) -> String {
         format!("ed25519 {} {}\n", self.version, STANDARD_NO_PAD.encode(self.seed))
     }

@@ -298,7 +298,16 @@ impl Homeserver {
     /// Stripped state for invites and knocks: the room's name, avatar, rules, encryption, and
     /// the membership event itself.
     pub fn stripped_state(&self, room_id: &str, membership_event: &str) -> Result<Vec<Value>> {
-        let info = self.room_info(room_id)?.ok_or_else(|| Error::not_found("Unknown room"))?;
+        let Some(info) = self.room_info(room_id)?.filter(|_| self.is_resident(room_id).unwrap_or(false)) else {
+            // A room this server is not in: what the inviting server sent, and the invite.
+            let mut out = self.stored_stripped_state(membership_event)?.unwrap_or_default();
+            if let Some(pdu) = self.pdu(membership_event)? {
+                out.push(json!({
+                    "type": pdu["type"], "state_key": pdu["state_key"], "sender": pdu["sender"], "content": pdu["content"],
+                }));
+            }
+            return Ok(out);
+        };
         let state = self.state_map(info.state_group)?;
         let mut ids: Vec<String> = [
             "m.room.create",

@@ -56,6 +56,16 @@ pub const KEY_CHANGES: Table = Table("key_changes");
 pub const PRESENCE: Table = Table("presence");
 /// media id → [`crate::media::MediaInfo`]; the bytes are files in the media directory.
 pub const MEDIA: Table = Table("media");
+/// destination server, stream position → [`crate::outbox::Outgoing`]: what each server has yet
+/// to receive from us, in order.
+pub const OUTBOX: Table = Table("outbox");
+/// server_name, key id → [`crate::remote_keys::RemoteKey`]: other servers' verify keys.
+pub const REMOTE_KEYS: Table = Table("remote_keys");
+/// origin server, transaction id → the response we gave: inbound transactions are idempotent.
+pub const FEDERATION_TXNS: Table = Table("federation_txns");
+/// membership event id → stripped state (JSON array) of a room this server is not in, for an
+/// invite or knock from another server.
+pub const STRIPPED_STATE: Table = Table("stripped_state");
 
 pub const ALL: &[Table] = &[
     META,
@@ -84,6 +94,10 @@ pub const ALL: &[Table] = &[
     KEY_CHANGES,
     PRESENCE,
     MEDIA,
+    OUTBOX,
+    REMOTE_KEYS,
+    FEDERATION_TXNS,
+    STRIPPED_STATE,
 ];
 
 /// A key of strings, each terminated, so that any leading run of them is a scan prefix.

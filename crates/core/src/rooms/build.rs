@@ -34,6 +34,30 @@ impl Homeserver {
     /// Builds, authorizes and stages one event; returns its id. Nothing is written if this
     /// fails, and the caller's write is dropped with everything it staged.
     pub(crate) fn append(&self, txn: &mut Txn, room: &mut Room, sender: &str, new: NewEvent<'_>) -> Result<String> {
+        let is_create = new.kind == "m.room.create" && new.state_key == Some("");
+        let state_key = new.state_key;
+        let sent_by = new.txn;
+        let (obj, mut draft) = self.draft(room, sender, new)?;
+        let relates_to = obj.get("content").and_then(relation_target);
+        let (event_id, bytes) = self.sign_event(room, obj)?;
+        if is_create && room.version.room_id_is_create_event_id {
+            room.id = format!("!{}", &event_id[1..]);
+        }
+        let before = room.info.state_group;
+        self.stage(txn, room, &event_id, bytes, &mut draft, state_key, sent_by, relates_to)?;
+        self.enqueue_pdu(txn, room, before, &event_id, &[])?;
+        Ok(event_id)
+    }
+
+    /// An event's PDU fields but `hashes` and `signatures`, with its auth events picked from
+    /// the room's current state, authorized against that state. A local event is then signed;
+    /// a `make_join`/`make_leave`/`make_knock` template goes to another server to sign.
+    pub(crate) fn draft(
+        &self,
+        room: &Room,
+        sender: &str,
+        new: NewEvent<'_>,
+    ) -> Result<(Map<String, Value>, AuthEvent)> {
         if !new.content.is_object() {
             return Err(Error::bad_json("content must be a JSON object"));
         }
@@ -58,10 +82,9 @@ impl Homeserver {
                 obj.insert("redacts".into(), target.into());
             }
         }
-        let relates_to = relation_target(&content);
         obj.insert("content".into(), content);
 
-        let mut draft = AuthEvent::from_json(&room.version, "$draft", &Value::Object(obj.clone()), |_| EventNid(0))
+        let draft = AuthEvent::from_json(&room.version, "$draft", &Value::Object(obj.clone()), |_| EventNid(0))
             .map_err(|e| Error::bad_json(e.to_string()))?;
         let mut auth_ids = Vec::new();
         for (kind, state_key) in auth_types_for_event(&room.version, &draft) {
@@ -73,7 +96,11 @@ impl Homeserver {
         let lookup =
             |kind: &EventType, state_key: &str| room.state_event(self, kind.as_str(), state_key).ok().flatten();
         authorize(&room.version, &draft, &lookup).map_err(|r| Error::forbidden(r.0))?;
+        Ok((obj, draft))
+    }
 
+    /// Hashes and signs a drafted event: its id and its canonical JSON.
+    pub(crate) fn sign_event(&self, room: &Room, obj: Map<String, Value>) -> Result<(String, String)> {
         let mut canonical = ruma::canonical_json::try_from_json_map(obj)
             .map_err(|e| Error::bad_json(format!("event is not canonical JSON: {e}")))?;
         let event_id = crate::pdu::hash_sign_and_id(&room.rules, &self.server_name, &self.key, &mut canonical)
@@ -87,15 +114,11 @@ impl Homeserver {
         if bytes.len() > MAX_PDU_BYTES {
             return Err(Error::new(ErrorKind::TooLarge, "event too large"));
         }
-        if is_create && room.version.room_id_is_create_event_id {
-            room.id = format!("!{}", &event_id[1..]);
-        }
-        self.stage(txn, room, &event_id, bytes, &mut draft, new.state_key, new.txn, relates_to)?;
-        Ok(event_id)
+        Ok((event_id, bytes))
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn stage(
+    pub(crate) fn stage(
         &self,
         txn: &mut Txn,
         room: &mut Room,
@@ -128,10 +151,10 @@ impl Homeserver {
             txn_id: sent_by.map(|(_, t)| t.to_owned()),
             redacted_by: None,
             related: false,
+            outlier: false,
+            rejected: None,
+            soft_failed: false,
         };
-        txn.batch.put(PDUS, key(&[event_id]), pdu.into_bytes());
-        txn.put_json(EVENT_META, key(&[event_id]), &meta);
-        txn.batch.put(TIMELINE, key_pos(&[&room.id], pos), event_id.as_bytes().to_vec());
         if let (Some(target), Some(membership)) = (state_key, event.membership())
             && event.kind == EventType::Member
             && self.is_local(target)
@@ -147,18 +170,7 @@ impl Homeserver {
         if let Some((device, txn_id)) = sent_by {
             txn.batch.put(TXNS, key(&[&event.sender, device, txn_id]), event_id.as_bytes().to_vec());
         }
-        if let tandem_state_res::Content::Redaction(Some(target)) = &event.content {
-            self.stage_redaction(txn, room, target, event_id)?;
-        }
-        if let Some(target) = relates_to {
-            txn.batch.put(RELATIONS, key_pos(&[&target], pos), event_id.as_bytes().to_vec());
-            if let Some(mut meta) = self.event_meta(&target)?
-                && !meta.related
-            {
-                meta.related = true;
-                txn.put_json(EVENT_META, key(&[&target]), &meta);
-            }
-        }
+        self.index_event(txn, room, event_id, pdu, event, &meta, relates_to)?;
         room.info.extremities = vec![event_id.to_owned()];
         room.info.depth += 1;
         room.info.last_pos = pos;
@@ -168,8 +180,42 @@ impl Homeserver {
         Ok(())
     }
 
+    /// Writes an event with its metadata, and, unless it is kept out of the timeline, its
+    /// timeline entry and what it does to other events (redactions, relations).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn index_event(
+        &self,
+        txn: &mut Txn,
+        room: &Room,
+        event_id: &str,
+        pdu: String,
+        event: &AuthEvent,
+        meta: &EventMeta,
+        relates_to: Option<String>,
+    ) -> Result<()> {
+        txn.batch.put(PDUS, key(&[event_id]), pdu.into_bytes());
+        txn.put_json(EVENT_META, key(&[event_id]), meta);
+        if meta.outlier || meta.soft_failed || meta.rejected.is_some() {
+            return Ok(());
+        }
+        txn.batch.put(TIMELINE, key_pos(&[&room.id], meta.pos), event_id.as_bytes().to_vec());
+        if let tandem_state_res::Content::Redaction(Some(target)) = &event.content {
+            self.stage_redaction(txn, room, target, event_id)?;
+        }
+        if let Some(target) = relates_to {
+            txn.batch.put(RELATIONS, key_pos(&[&target], meta.pos), event_id.as_bytes().to_vec());
+            if let Some(mut target_meta) = self.event_meta(&target)?
+                && !target_meta.related
+            {
+                target_meta.related = true;
+                txn.put_json(EVENT_META, key(&[&target]), &target_meta);
+            }
+        }
+        Ok(())
+    }
+
     /// Marks the target of a redaction, if it is an event of this room.
-    fn stage_redaction(&self, txn: &mut Txn, room: &Room, target: &str, redaction_id: &str) -> Result<()> {
+    pub(crate) fn stage_redaction(&self, txn: &mut Txn, room: &Room, target: &str, redaction_id: &str) -> Result<()> {
         if let Some(mut meta) = self.event_meta(target)?
             && meta.room_id == room.id
             && meta.redacted_by.is_none()

@@ -77,7 +77,7 @@ impl Homeserver {
     /// For a join under a `restricted` rule by a user who is not invited: a local member who
     /// can invite, if the user is in one of the allowed rooms. `None` when no authoriser
     /// applies (the auth rules then decide).
-    fn restricted_join_authoriser(&self, room: &Room, user_id: &str) -> Result<Option<String>> {
+    pub(crate) fn restricted_join_authoriser(&self, room: &Room, user_id: &str) -> Result<Option<String>> {
         let Some(rules) = room.state_event(self, "m.room.join_rules", "")? else { return Ok(None) };
         let Content::JoinRules(rule) = rules.content else { return Ok(None) };
         if !matches!(rule, JoinRule::Restricted | JoinRule::KnockRestricted) {

@@ -7,7 +7,10 @@ pub mod create;
 pub mod membership;
 pub mod messages;
 pub mod read;
+pub mod receive;
 pub mod relations;
+pub mod remote;
+mod resolve;
 pub mod send;
 pub mod state;
 pub mod upgrade;
@@ -70,6 +73,18 @@ pub struct EventMeta {
     /// Some event relates to this one (so reads look for bundled aggregations).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub related: bool,
+    /// Stored without a place in the room's graph: an auth or state event fetched from another
+    /// server. It has no timeline position and no state of its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outlier: bool,
+    /// Why the authorization rules rejected this event on receipt; a rejected event is never
+    /// shown, never used as an auth event, and never part of any state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
+    /// Allowed by the state before it but not by the room's current state when it arrived: kept
+    /// in the graph, not shown to clients, not a forward extremity.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub soft_failed: bool,
 }
 
 /// One of a user's rooms.
@@ -90,6 +105,8 @@ pub(crate) struct Room {
     pub rules: RoomVersionRules,
     changed_state: HashMap<(String, String), String>,
     pending_events: HashMap<String, Arc<AuthEvent>>,
+    /// PDUs this write stored, for resolution within the same write.
+    pending_pdus: HashMap<String, serde_json::Value>,
     pending_groups: HashMap<u64, Arc<state::StateMap>>,
 }
 
@@ -115,6 +132,7 @@ impl Room {
             rules,
             changed_state: HashMap::new(),
             pending_events: HashMap::new(),
+            pending_pdus: HashMap::new(),
             pending_groups: HashMap::new(),
         })
     }
@@ -139,6 +157,25 @@ impl Room {
             return Ok(e.clone());
         }
         hs.auth_event(&self.version, event_id)
+    }
+
+    /// Whether this server holds the event (stored, or staged by this write).
+    pub fn has_event(&self, hs: &Homeserver, event_id: &str) -> Result<bool> {
+        Ok(self.pending_events.contains_key(event_id) || hs.event_meta(event_id)?.is_some())
+    }
+
+    /// A PDU stored or staged by this write.
+    pub fn pdu_json(&self, hs: &Homeserver, event_id: &str) -> Result<Option<serde_json::Value>> {
+        if let Some(pdu) = self.pending_pdus.get(event_id) {
+            return Ok(Some(pdu.clone()));
+        }
+        Ok(hs.pdu(event_id)?.map(serde_json::Value::Object))
+    }
+
+    /// Makes an event staged by this write visible to the rest of it.
+    pub(crate) fn add_pending(&mut self, event: AuthEvent, pdu: serde_json::Value) {
+        self.pending_pdus.insert(event.event_id.to_string(), pdu);
+        self.pending_events.insert(event.event_id.to_string(), Arc::new(event));
     }
 
     pub fn membership(&self, hs: &Homeserver, user_id: &str) -> Result<Option<String>> {
@@ -213,8 +250,9 @@ impl Homeserver {
         let pdu: serde_json::Value = self
             .get_json(PDUS, &key(&[event_id]))?
             .ok_or_else(|| Error::internal(format!("missing event {event_id}")))?;
-        let event = AuthEvent::from_json(version, event_id, &pdu, |_| EventNid(0))
+        let mut event = AuthEvent::from_json(version, event_id, &pdu, |_| EventNid(0))
             .map_err(|e| Error::internal(format!("stored event {event_id}: {e}")))?;
+        event.rejected = self.event_meta(event_id)?.is_some_and(|m| m.rejected.is_some());
         let event = Arc::new(event);
         let mut cache = lock(&self.auth_cache);
         if cache.len() > 100_000 {

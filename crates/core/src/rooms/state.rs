@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::Room;
+use super::{MembershipRow, Room};
 use crate::error::{Error, Result};
 use crate::server::{Homeserver, Txn, lock};
-use crate::tables::{STATE_GROUPS, key_pos};
+use crate::tables::{CURRENT_STATE, MEMBERSHIPS, STATE_GROUPS, key, key_pos};
 
 /// `(type, state_key) → event_id`.
 pub type StateMap = BTreeMap<(String, String), String>;
@@ -64,11 +64,60 @@ impl Homeserver {
 }
 
 impl Room {
-    fn group_map(&self, hs: &Homeserver, group: u64) -> Result<Arc<StateMap>> {
+    pub(crate) fn is_pending_group(&self, group: u64) -> bool {
+        self.pending_groups.contains_key(&group)
+    }
+
+    /// The state of a group, including groups this write made.
+    pub(crate) fn group_map(&self, hs: &Homeserver, group: u64) -> Result<Arc<StateMap>> {
         match self.pending_groups.get(&group) {
             Some(map) => Ok(map.clone()),
             None => hs.state_map(group),
         }
+    }
+
+    /// A new group holding all of `map`.
+    pub(crate) fn full_group(&mut self, txn: &mut Txn, map: StateMap) -> u64 {
+        let id = txn.new_group();
+        let group =
+            Group { parent: None, delta: map.iter().map(|((t, k), e)| (t.clone(), k.clone(), e.clone())).collect() };
+        txn.put_json(STATE_GROUPS, group_key(id), &group);
+        self.pending_groups.insert(id, Arc::new(map));
+        id
+    }
+
+    /// Makes `group` (whose state is `map`) the room's current state, writing only what
+    /// differs from the state it replaces, and the memberships of local users it changes.
+    pub(crate) fn set_current(&mut self, hs: &Homeserver, txn: &mut Txn, group: u64, pos: u64) -> Result<()> {
+        let old = self.group_map(hs, self.info.state_group)?;
+        let new = self.group_map(hs, group)?;
+        for ((kind, state_key), event_id) in new.iter() {
+            if old.get(&(kind.clone(), state_key.clone())) == Some(event_id) {
+                continue;
+            }
+            txn.batch.put(CURRENT_STATE, key(&[&self.id, kind, state_key]), event_id.as_bytes().to_vec());
+            self.changed_state.insert((kind.clone(), state_key.clone()), event_id.clone());
+            if kind == "m.room.member" && hs.is_local(state_key) {
+                let membership = self.auth_event(hs, event_id)?.membership();
+                let row = MembershipRow {
+                    membership: membership.map_or("leave", |m| m.as_str()).to_owned(),
+                    event_id: event_id.clone(),
+                    pos,
+                    forgotten: false,
+                };
+                txn.put_json(MEMBERSHIPS, key(&[state_key, &self.id]), &row);
+            }
+        }
+        for (kind, state_key) in old.keys() {
+            if !new.contains_key(&(kind.clone(), state_key.clone())) {
+                txn.batch.delete(CURRENT_STATE, key(&[&self.id, kind, state_key]));
+            }
+        }
+        self.info.state_group = group;
+        // A delta chain starts again from whatever group this is; the next local state event
+        // writes a full snapshot if the chain would grow past its limit.
+        self.info.group_depth = MAX_DELTA_DEPTH;
+        Ok(())
     }
 
     /// Records the room's state after `event_id` replaces `(kind, state_key)`: a new group

@@ -1,0 +1,300 @@
+//! Federation between two Tandem servers and a Synapse, over TLS on loopback: rooms created on
+//! each server, invites and joins across every pair in both directions, messages, concurrent
+//! state changes; then every server must report the same state and the same messages. As the
+//! oracle (`TANDEM_CONFORMANCE_URL` set) all three peers are Synapse.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tandem_conformance::federation::{Kind, Peer};
+use tandem_conformance::{User, enc, eventually};
+
+const WAIT: Duration = Duration::from_secs(90);
+
+fn join_via(user: &User, room: &str, via: &str) {
+    let path = format!("/_matrix/client/v3/join/{}?server_name={}", enc(room), enc(via));
+    eventually(WAIT, &format!("{} to join {room}", user.user_id), || {
+        let r = user.post(&path, json!({}));
+        if r.status != 200 {
+            eprintln!("join {room} via {via}: {} {}", r.status, r.body);
+        }
+        (r.status == 200).then_some(())
+    });
+}
+
+fn wait_invite(user: &User, room: &str) {
+    user.sync_until(None, WAIT, |s| s["rooms"]["invite"].get(room).map(|_| ()));
+}
+
+/// The room's state as `(type, state_key, event_id)`, from `/state`.
+fn state_of(user: &User, room: &str) -> Option<BTreeSet<(String, String, String)>> {
+    let r = user.get(&format!("/_matrix/client/v3/rooms/{}/state", enc(room)));
+    if r.status != 200 {
+        return None;
+    }
+    Some(
+        r.body
+            .as_array()?
+            .iter()
+            .map(|e| {
+                let s = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+                (s("type"), s("state_key"), s("event_id"))
+            })
+            .collect(),
+    )
+}
+
+/// The ids of the room's messages, from `/messages` (newest first, paginated to the start).
+fn messages_of(user: &User, room: &str) -> Option<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    let mut from: Option<String> = None;
+    for _ in 0..20 {
+        let mut path = format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100", enc(room));
+        if let Some(f) = &from {
+            path.push_str(&format!("&from={}", enc(f)));
+        }
+        let r = user.get(&path);
+        if r.status != 200 {
+            return None;
+        }
+        let chunk = r.body["chunk"].as_array()?;
+        for e in chunk {
+            if e["type"] == "m.room.message" {
+                out.insert(e["event_id"].as_str()?.to_owned());
+            }
+        }
+        match r.body["end"].as_str() {
+            Some(end) if !chunk.is_empty() => from = Some(end.to_owned()),
+            _ => break,
+        }
+    }
+    Some(out)
+}
+
+fn set_power(admin: &User, room: &str, users: &[&User]) {
+    let mut pl = admin.state(room, "m.room.power_levels", "").expect(200);
+    // The creator is not listed: from room version 12 creators have unlimited power.
+    for u in users.iter().filter(|u| u.user_id != admin.user_id) {
+        pl["users"][&u.user_id] = json!(50);
+    }
+    pl["state_default"] = json!(50);
+    admin.send_state(room, "m.room.power_levels", "", pl).expect(200);
+}
+
+#[test]
+fn rooms_shared_by_tandem_tandem_and_synapse_converge() {
+    let peers = [Peer::start(Kind::Tandem, None), Peer::start(Kind::Tandem, None), Peer::start(Kind::Synapse, None)];
+    let users: Vec<User> = peers.iter().map(|p| p.server.register("fed")).collect();
+
+    // Each user creates a room; the two others are invited and join through the creator's server.
+    let mut rooms = Vec::new();
+    for (i, creator) in users.iter().enumerate() {
+        let room = creator.create_room(json!({ "preset": "private_chat", "name": format!("room of {i}") }));
+        for (j, other) in users.iter().enumerate() {
+            if i != j {
+                creator.invite(&room, &other.user_id);
+                wait_invite(other, &room);
+                join_via(other, &room, &peers[i].name);
+            }
+        }
+        set_power(creator, &room, &users.iter().collect::<Vec<_>>());
+        rooms.push(room);
+    }
+
+    let mut sent = Vec::new();
+    for room in &rooms {
+        for u in &users {
+            sent.push((room.clone(), u.send_text(room, &format!("hello from {}", u.user_id))));
+        }
+    }
+
+    // Concurrent state changes on three servers at once.
+    std::thread::scope(|scope| {
+        for (k, u) in users.iter().enumerate() {
+            let room = &rooms[0];
+            scope.spawn(move || {
+                u.send_state(room, "m.room.topic", "", json!({ "topic": format!("topic {k}") })).expect(200);
+                u.send_state(room, "m.room.name", "", json!({ "name": format!("name {k}") })).expect(200);
+            });
+        }
+    });
+    // Join rules changed by one server while another renames: different keys, same room.
+    users[1].send_state(&rooms[2], "m.room.topic", "", json!({ "topic": "from B" })).expect(200);
+
+    for room in &rooms {
+        let (state, messages) = eventually(WAIT, "every server to report the same state and messages", || {
+            let states: Vec<_> = users.iter().map(|u| state_of(u, room)).collect::<Option<_>>()?;
+            let messages: Vec<_> = users.iter().map(|u| messages_of(u, room)).collect::<Option<_>>()?;
+            let same = states.windows(2).all(|w| w[0] == w[1]) && messages.windows(2).all(|w| w[0] == w[1]);
+            let complete = sent.iter().filter(|(r, _)| r == room).all(|(_, id)| messages[0].contains(id));
+            (same && complete).then(|| (states[0].clone(), messages[0].clone()))
+        });
+        let members: Vec<_> = state.iter().filter(|(t, _, _)| t == "m.room.member").collect();
+        assert_eq!(members.len(), 3, "three members in {room}: {state:?}");
+        assert_eq!(messages.len(), 3, "three messages in {room}");
+    }
+    // All three agree on one topic for the room changed concurrently.
+    let topics: Vec<Value> = users.iter().map(|u| u.state(&rooms[0], "m.room.topic", "").expect(200)).collect();
+    assert!(topics.windows(2).all(|w| w[0] == w[1]), "{topics:?}");
+}
+
+#[test]
+fn a_server_killed_mid_stream_loses_nothing() {
+    let a = Peer::start(Kind::Tandem, None);
+    let b = Peer::start(Kind::Tandem, None);
+    let (ua, ub) = (a.server.register("crash"), b.server.register("crash"));
+    let room = ua.create_room(json!({ "preset": "public_chat" }));
+    join_via(&ub, &room, &a.name);
+    eventually(WAIT, "A to see B's user join", || {
+        (ua.state(&room, "m.room.member", &ub.user_id).body["membership"] == "join").then_some(())
+    });
+    let (mut from_a, mut from_b) = (Vec::new(), Vec::new());
+    std::thread::scope(|scope| {
+        // B keeps sending to A while A is killed and restarted.
+        let sender = scope.spawn(|| (0..30).map(|i| ub.send_text(&room, &format!("b{i}"))).collect::<Vec<_>>());
+        for i in 0..20 {
+            from_a.push(ua.send_text(&room, &format!("a{i}")));
+            if i == 9 {
+                a.crash_and_restart();
+            }
+        }
+        from_b = sender.join().expect("B's sender");
+    });
+    let all: BTreeSet<String> = from_a.iter().chain(&from_b).cloned().collect();
+    for (who, user) in [("A", &ua), ("B", &ub)] {
+        eventually(WAIT * 2, &format!("every acknowledged message on {who}"), || {
+            let seen = messages_of(user, &room)?;
+            all.is_subset(&seen).then_some(())
+        });
+    }
+}
+
+#[test]
+fn a_server_not_allowed_gets_nothing() {
+    let (port_a, _) = Peer::reserve_name();
+    let (port_b, name_b) = Peer::reserve_name();
+    let a = Peer::start_on(Kind::Tandem, port_a, Some(std::slice::from_ref(&name_b)));
+    let b = Peer::start_on(Kind::Tandem, port_b, None);
+    let c = Peer::start(Kind::Tandem, None);
+    let (ua, ub, uc) = (a.server.register("allow"), b.server.register("allow"), c.server.register("deny"));
+    let room = ua.create_room(json!({ "preset": "public_chat", "room_version": "12" }));
+
+    // The allowed server works: the check below is not vacuous.
+    join_via(&ub, &room, &a.name);
+
+    // The other cannot join, through its own server or by asking A directly.
+    let path = format!("/_matrix/client/v3/join/{}?server_name={}", enc(&room), enc(&a.name));
+    assert_ne!(uc.post(&path, json!({})).status, 200, "a denied server's user joined");
+    let c_id = c.identity();
+    let make_join = format!("/_matrix/federation/v1/make_join/{}/{}?ver=12", enc(&room), enc(&uc.user_id));
+    c_id.request(&a.name, "GET", &make_join, None).expect_err(403, "M_FORBIDDEN");
+    // Nor send a transaction, nor query.
+    let txn = serde_json::to_vec(&json!({ "origin": c.name, "origin_server_ts": 1, "pdus": [], "edus": [] })).unwrap();
+    c_id.request(&a.name, "PUT", "/_matrix/federation/v1/send/denied1", Some(&txn)).expect_err(403, "M_FORBIDDEN");
+    let query = format!("/_matrix/federation/v1/query/profile?user_id={}", enc(&ua.user_id));
+    c_id.request(&a.name, "GET", &query, None).expect_err(403, "M_FORBIDDEN");
+    // And A does not reach out to it.
+    assert_ne!(
+        ua.post(&format!("/_matrix/client/v3/rooms/{}/invite", enc(&room)), json!({ "user_id": uc.user_id })).status,
+        200,
+        "A invited a user of a server it does not federate with"
+    );
+    let members = state_of(&ua, &room).expect("state");
+    assert!(!members.iter().any(|(t, k, _)| t == "m.room.member" && k == &uc.user_id), "{members:?}");
+}
+
+#[test]
+fn hostile_federation_input_is_refused() {
+    let a = Peer::start(Kind::Tandem, None);
+    let b = Peer::start(Kind::Tandem, None);
+    let (ua, ub) = (a.server.register("victim"), b.server.register("peer"));
+    let outsider = b.server.register("outsider");
+    let room = ua.create_room(json!({ "preset": "public_chat", "room_version": "11" }));
+    join_via(&ub, &room, &a.name);
+    eventually(WAIT, "A to see B's user join", || {
+        (ua.state(&room, "m.room.member", &ub.user_id).body["membership"] == "join").then_some(())
+    });
+    let state_before = state_of(&ua, &room).expect("state");
+    let id = |t: &str, k: &str| state_before.iter().find(|(tt, kk, _)| tt == t && kk == k).expect(t).2.clone();
+    let latest = ua.get(&format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=1", enc(&room))).expect(200)["chunk"][0]
+        ["event_id"]
+        .as_str()
+        .expect("latest event")
+        .to_owned();
+    let b_id = b.identity();
+    let message = |sender: &str, auth: Vec<String>, body: &str| {
+        json!({
+            "type": "m.room.message", "room_id": room, "sender": sender, "depth": 1000,
+            "origin_server_ts": 1_700_000_000_000u64, "prev_events": [latest], "auth_events": auth,
+            "content": { "msgtype": "m.text", "body": body },
+        })
+    };
+    let member_auth = vec![id("m.room.create", ""), id("m.room.power_levels", ""), id("m.room.member", &ub.user_id)];
+    let send = |pdus: Vec<Value>, txn: &str| {
+        let body =
+            serde_json::to_vec(&json!({ "origin": b.name, "origin_server_ts": 1, "pdus": pdus, "edus": [] })).unwrap();
+        b_id.request(&a.name, "PUT", &format!("/_matrix/federation/v1/send/{txn}"), Some(&body)).expect(200)
+    };
+    let event_on_a =
+        |event_id: &str| ua.get(&format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(event_id)));
+
+    // A well-formed event from B's user is taken: the builder below is right.
+    let (good, pdu) = b_id.pdu(message(&ub.user_id, member_auth.clone(), "fine"));
+    send(vec![pdu], "good");
+    assert_eq!(event_on_a(&good).expect(200)["content"]["body"], "fine");
+
+    // A signature that does not verify.
+    let (forged, mut pdu) = b_id.pdu(message(&ub.user_id, member_auth.clone(), "forged"));
+    pdu["signatures"][&b.name] = json!({ b_id.key_id.clone(): "AAAA".repeat(22) });
+    send(vec![pdu], "forged");
+    assert_ne!(event_on_a(&forged).status, 200, "an event with a bad signature was taken");
+
+    // A content hash that does not match: the event is redacted before anything else.
+    let (tampered, mut pdu) = b_id.pdu(message(&ub.user_id, member_auth.clone(), "original"));
+    pdu["content"]["body"] = json!("tampered");
+    send(vec![pdu], "tampered");
+    let seen = event_on_a(&tampered);
+    if seen.status == 200 {
+        assert!(seen.body["content"].get("body").is_none(), "a tampered event kept its content: {}", seen.body);
+    }
+
+    // An event the authorization rules reject: its sender never joined.
+    let (unauthorized, pdu) =
+        b_id.pdu(message(&outsider.user_id, vec![id("m.room.create", ""), id("m.room.power_levels", "")], "intruder"));
+    send(vec![pdu], "unauthorized");
+    assert_ne!(event_on_a(&unauthorized).status, 200, "an unauthorized event was taken");
+
+    // An event over 65,536 bytes.
+    let (huge, pdu) = b_id.pdu(message(&ub.user_id, member_auth.clone(), &"x".repeat(70_000)));
+    send(vec![pdu], "huge");
+    assert_ne!(event_on_a(&huge).status, 200, "an oversized event was taken");
+
+    // Malformed JSON, and a request signed by one server claiming to come from another.
+    let auth = b_id.x_matrix("PUT", &a.name, "/_matrix/federation/v1/send/bad", None);
+    let r = tandem_conformance::fedclient::send(
+        &a.name,
+        "PUT",
+        "/_matrix/federation/v1/send/bad",
+        &[("Authorization", &auth)],
+        Some(b"{not json"),
+    );
+    assert_eq!(r.status, 400, "malformed JSON: {}", r.body);
+    let body = serde_json::to_vec(&json!({ "origin": a.name, "origin_server_ts": 1, "pdus": [], "edus": [] })).unwrap();
+    let spoofed = b_id
+        .x_matrix("PUT", &a.name, "/_matrix/federation/v1/send/spoof", Some(&serde_json::from_slice(&body).unwrap()))
+        .replace(&format!("origin=\"{}\"", b.name), &format!("origin=\"{}\"", a.name));
+    let r = tandem_conformance::fedclient::send(
+        &a.name,
+        "PUT",
+        "/_matrix/federation/v1/send/spoof",
+        &[("Authorization", &spoofed)],
+        Some(&body),
+    );
+    assert_eq!(r.status, 401, "a request signed by another server: {}", r.body);
+
+    // None of it changed the room's state, and the server still answers.
+    let state_after = state_of(&ua, &room).expect("state");
+    assert_eq!(state_before, state_after);
+    ua.send_text(&room, "still here");
+}

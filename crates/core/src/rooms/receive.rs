@@ -1,0 +1,348 @@
+//! Events from other servers. The federation layer checks format, signatures and hashes and
+//! fetches what is missing; here are the checks of the spec's "Checks performed on receipt of a
+//! PDU" that need the room: against the event's `auth_events`, against the state before it
+//! (resolving forks), and against the current state (soft failure). Then the event takes its
+//! place in the graph and the room's current state follows its forward extremities.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tandem_state_res::{AuthEvent, EventNid, EventType, authorize, check_auth_events};
+
+use super::build::relation_target;
+use super::state::StateMap;
+use super::{EventMeta, Room};
+use crate::error::{Error, Result};
+use crate::server::{Homeserver, Txn};
+use crate::tables::{CURRENT_STATE, ROOMS, key};
+
+/// A PDU whose signatures and hashes have been checked (and which was redacted if its content
+/// hash did not match), with its event id.
+#[derive(Clone, Debug)]
+pub struct Pdu {
+    pub event_id: String,
+    pub json: Value,
+}
+
+/// What became of a received PDU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Received {
+    Accepted,
+    /// Stored and part of the graph, but not shown: the current state does not allow it.
+    SoftFailed,
+    Rejected(String),
+    AlreadyKnown,
+}
+
+/// The event ids a PDU lists under `field` (`prev_events`, `auth_events`).
+pub fn event_ids(pdu: &Value, field: &str) -> Vec<String> {
+    pdu.get(field)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item.as_str().or_else(|| item.get(0).and_then(Value::as_str)).map(str::to_owned))
+        .collect()
+}
+
+impl Homeserver {
+    /// Those of `ids` this server holds no event for.
+    pub fn missing_events(&self, ids: &[String]) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for id in ids {
+            if self.event_meta(id)?.is_none() {
+                out.push(id.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Those of `ids` whose state this server does not know: missing, or held only as outliers.
+    pub fn events_without_state(&self, ids: &[String]) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for id in ids {
+            if self.event_meta(id)?.is_none_or(|m| m.outlier) {
+                out.push(id.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes one PDU into a room this server knows. Its auth events must be held already; its
+    /// `prev_events` too, unless `state_before` gives the state before it (as another server
+    /// reported it, when the gap could not be filled).
+    pub fn receive_pdu(&self, room_id: &str, pdu: &Pdu, state_before: Option<StateMap>) -> Result<Received> {
+        self.write(|txn| {
+            let mut room = self.room(room_id)?;
+            self.receive_in(txn, &mut room, pdu, state_before.clone())
+        })
+    }
+
+    /// Stores events that have no place in the timeline (a room's state and auth chain as
+    /// another server sent them), each checked against its own auth events. Events whose auth
+    /// events are neither held nor among `pdus` are rejected.
+    pub fn store_outliers(&self, room_id: &str, pdus: &[Pdu]) -> Result<()> {
+        self.write(|txn| {
+            let mut room = self.room(room_id)?;
+            self.outliers_in(txn, &mut room, pdus)?;
+            txn.put_json(ROOMS, key(&[&room.id]), &room.info);
+            Ok(())
+        })
+    }
+
+    pub(crate) fn outliers_in(&self, txn: &mut Txn, room: &mut Room, pdus: &[Pdu]) -> Result<()> {
+        // Auth events first: repeatedly take the events whose auth events are all in hand.
+        let mut todo: Vec<&Pdu> = Vec::new();
+        for pdu in pdus {
+            if !room.has_event(self, &pdu.event_id)? && !todo.iter().any(|p| p.event_id == pdu.event_id) {
+                todo.push(pdu);
+            }
+        }
+        while !todo.is_empty() {
+            let mut progress = false;
+            let mut rest = Vec::new();
+            for pdu in todo {
+                // From v12 the create event is no auth event but is needed by every check.
+                let mut ready = !room.version.room_id_is_create_event_id
+                    || pdu.event_id == room.info.create_event
+                    || room.has_event(self, &room.info.create_event)?;
+                for id in event_ids(&pdu.json, "auth_events") {
+                    if !room.has_event(self, &id)? {
+                        ready = false;
+                        break;
+                    }
+                }
+                if !ready {
+                    rest.push(pdu);
+                    continue;
+                }
+                progress = true;
+                let mut event = parse(room, pdu)?;
+                let rejected = self.check_against_auth_events(room, &event, &pdu.json)?;
+                event.rejected = rejected.is_some();
+                let meta = EventMeta { outlier: true, rejected, ..EventMeta::new(&room.id, 0, 0, 0) };
+                self.index_event(txn, room, &pdu.event_id, pdu.json.to_string(), &event, &meta, None)?;
+                room.add_pending(event, pdu.json.clone());
+            }
+            if !progress {
+                // What is left cites auth events nobody gave us: it cannot be checked.
+                for pdu in rest {
+                    let mut event = parse(room, pdu)?;
+                    event.rejected = true;
+                    let meta = EventMeta {
+                        outlier: true,
+                        rejected: Some("missing auth events".into()),
+                        ..EventMeta::new(&room.id, 0, 0, 0)
+                    };
+                    self.index_event(txn, room, &pdu.event_id, pdu.json.to_string(), &event, &meta, None)?;
+                    room.add_pending(event, pdu.json.clone());
+                }
+                break;
+            }
+            todo = rest;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn receive_in(
+        &self,
+        txn: &mut Txn,
+        room: &mut Room,
+        pdu: &Pdu,
+        state_before: Option<StateMap>,
+    ) -> Result<Received> {
+        if let Some(meta) = self.event_meta(&pdu.event_id)?
+            && !meta.outlier
+        {
+            return Ok(Received::AlreadyKnown);
+        }
+        let mut event = parse(room, pdu)?;
+        let mut rejected = self.check_against_auth_events(room, &event, &pdu.json)?;
+
+        let prevs = event_ids(&pdu.json, "prev_events");
+        let (before_group, before_map) = match state_before {
+            Some(map) => (None, Arc::new(map)),
+            None => {
+                let mut groups = Vec::new();
+                for id in &prevs {
+                    let meta = self
+                        .event_meta(id)?
+                        .filter(|m| !m.outlier)
+                        .ok_or_else(|| Error::not_found(format!("prev event {id} is unknown")))?;
+                    if !groups.contains(&meta.after) {
+                        groups.push(meta.after);
+                    }
+                }
+                match groups.as_slice() {
+                    [only] => (Some(*only), room.group_map(self, *only)?),
+                    _ => {
+                        let maps: Vec<_> = groups.iter().map(|g| room.group_map(self, *g)).collect::<Result<_>>()?;
+                        (None, Arc::new(self.resolve_states(room, &maps)?))
+                    }
+                }
+            }
+        };
+        if rejected.is_none() {
+            let lookup = |kind: &EventType, state_key: &str| {
+                let id = before_map.get(&(kind.as_str().to_owned(), state_key.to_owned()))?;
+                room.auth_event(self, id).ok()
+            };
+            rejected = authorize(&room.version, &event, &lookup).err().map(|r| r.0.to_owned());
+        }
+        // A room joined just now has no current state yet to hold the event against.
+        let soft_failed = rejected.is_none() && room.info.state_group != 0 && {
+            let current = |kind: &EventType, state_key: &str| room.state_event(self, kind.as_str(), state_key).ok()?;
+            authorize(&room.version, &event, &current).is_err()
+        };
+        event.rejected = rejected.is_some();
+
+        let pos = txn.pos();
+        let state_key = event.state_key().map(str::to_owned).filter(|_| rejected.is_none());
+        let kind = event.kind.as_str().to_owned();
+        let linear = !soft_failed
+            && before_group == Some(room.info.state_group)
+            && room.info.extremities.iter().all(|e| prevs.contains(e));
+        let before = match before_group {
+            Some(g) => g,
+            None => room.full_group(txn, (*before_map).clone()),
+        };
+        let prev_state = state_key.as_ref().and_then(|sk| before_map.get(&(kind.clone(), sk.clone())).cloned());
+        let after = match &state_key {
+            Some(sk) if linear => {
+                txn.batch.put(CURRENT_STATE, key(&[&room.id, &kind, sk]), pdu.event_id.as_bytes().to_vec());
+                let group = room.push_state(self, txn, &kind, sk, &pdu.event_id)?;
+                if kind == "m.room.member" && self.is_local(sk) {
+                    self.set_local_membership(txn, room, sk, &event, &pdu.event_id, pos);
+                }
+                group
+            }
+            Some(sk) => {
+                let mut map = (*before_map).clone();
+                map.insert((kind.clone(), sk.clone()), pdu.event_id.clone());
+                room.full_group(txn, map)
+            }
+            None => before,
+        };
+        let meta = EventMeta {
+            prev_state,
+            soft_failed,
+            rejected: rejected.clone(),
+            ..EventMeta::new(&room.id, pos, before, after)
+        };
+        let relates_to = pdu.json.get("content").and_then(relation_target);
+        self.index_event(txn, room, &pdu.event_id, pdu.json.to_string(), &event, &meta, relates_to)?;
+        let depth = event.depth;
+        room.add_pending(event, pdu.json.clone());
+        if let Some(reason) = rejected {
+            return Ok(Received::Rejected(reason));
+        }
+        if soft_failed {
+            return Ok(Received::SoftFailed);
+        }
+
+        let mut extremities: Vec<String> =
+            room.info.extremities.iter().filter(|e| !prevs.contains(e)).cloned().collect();
+        extremities.push(pdu.event_id.clone());
+        if !linear {
+            let mut groups = Vec::new();
+            for id in &extremities {
+                let g = if *id == pdu.event_id { after } else { self.event_meta(id)?.map_or(0, |m| m.after) };
+                if !groups.contains(&g) {
+                    groups.push(g);
+                }
+            }
+            let current = match groups.as_slice() {
+                [only] => *only,
+                _ => {
+                    let maps: Vec<_> = groups.iter().map(|g| room.group_map(self, *g)).collect::<Result<_>>()?;
+                    let resolved = self.resolve_states(room, &maps)?;
+                    room.full_group(txn, resolved)
+                }
+            };
+            room.set_current(self, txn, current, pos)?;
+        }
+        room.info.extremities = extremities;
+        room.info.depth = room.info.depth.max(depth);
+        room.info.last_pos = pos;
+        txn.put_json(ROOMS, key(&[&room.id]), &room.info);
+        Ok(Received::Accepted)
+    }
+
+    /// The spec's check against the event's own `auth_events`: `Some(reason)` if rejected.
+    fn check_against_auth_events(&self, room: &Room, event: &AuthEvent, pdu: &Value) -> Result<Option<String>> {
+        let mut auth = Vec::new();
+        for id in event_ids(pdu, "auth_events") {
+            if !room.has_event(self, &id)? {
+                return Err(Error::not_found(format!("auth event {id} is unknown")));
+            }
+            auth.push(room.auth_event(self, &id)?);
+        }
+        let create = if room.version.room_id_is_create_event_id && !event.is(&EventType::Create) {
+            Some(room.auth_event(self, &room.info.create_event)?)
+        } else {
+            auth.iter().find(|e| e.is(&EventType::Create)).cloned()
+        };
+        let refs: Vec<&AuthEvent> = auth.iter().map(Arc::as_ref).collect();
+        if let Err(r) = check_auth_events(&room.version, event, &refs, create.as_deref()) {
+            return Ok(Some(r.0.to_owned()));
+        }
+        let lookup = |kind: &EventType, state_key: &str| {
+            if *kind == EventType::Create {
+                return create.clone();
+            }
+            auth.iter().find(|e| e.kind == *kind && e.state_key() == Some(state_key)).cloned()
+        };
+        Ok(authorize(&room.version, event, &lookup).err().map(|r| r.0.to_owned()))
+    }
+
+    fn set_local_membership(
+        &self,
+        txn: &mut Txn,
+        room: &Room,
+        user: &str,
+        event: &AuthEvent,
+        event_id: &str,
+        pos: u64,
+    ) {
+        let row = super::MembershipRow {
+            membership: event.membership().map_or("leave", |m| m.as_str()).to_owned(),
+            event_id: event_id.to_owned(),
+            pos,
+            forgotten: false,
+        };
+        txn.put_json(crate::tables::MEMBERSHIPS, key(&[user, &room.id]), &row);
+    }
+}
+
+fn parse(room: &Room, pdu: &Pdu) -> Result<AuthEvent> {
+    let event = AuthEvent::from_json(&room.version, &pdu.event_id, &pdu.json, |_| EventNid(0))
+        .map_err(|e| Error::bad_json(e.to_string()))?;
+    let in_room = match event.room_id.as_deref() {
+        Some(r) => r == room.id,
+        // v12 create events carry no room id: theirs is derived from their own id.
+        None => event.is(&EventType::Create) && room.id.get(1..) == pdu.event_id.get(1..),
+    };
+    if !in_room {
+        return Err(Error::bad_json(format!("event {} is not in room {}", pdu.event_id, room.id)));
+    }
+    Ok(event)
+}
+
+impl EventMeta {
+    /// Metadata of an event at `pos` with the state groups before and after it.
+    pub(crate) fn new(room_id: &str, pos: u64, before: u64, after: u64) -> Self {
+        EventMeta {
+            room_id: room_id.to_owned(),
+            pos,
+            before,
+            after,
+            prev_state: None,
+            device_id: None,
+            txn_id: None,
+            redacted_by: None,
+            related: false,
+            outlier: false,
+            rejected: None,
+            soft_failed: false,
+        }
+    }
+}

@@ -1,0 +1,456 @@
+//! Rooms shared with other servers: membership handshakes (`make_*`/`send_*`, invites) in both
+//! directions, and what this server tells others about a room (state, auth chains, history).
+
+use std::collections::{BTreeSet, HashSet};
+
+use serde_json::{Map, Value};
+
+use super::build::NewEvent;
+use super::receive::{Pdu, Received, event_ids};
+use super::state::StateMap;
+use super::{EventMeta, MembershipRow, Room, RoomInfo, version_rules};
+use crate::error::{Error, ErrorKind, Result};
+use crate::server::Homeserver;
+use crate::tables::{EVENT_META, MEMBERSHIPS, PDUS, STRIPPED_STATE, key};
+
+/// An event drafted by this server for a local user, signed, not yet part of the room.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub room_version: String,
+    pub pdu: Pdu,
+}
+
+impl Homeserver {
+    /// `make_join`, `make_leave`, `make_knock`: an unsigned membership event for `user_id`,
+    /// if the current state would allow it, and the room version. `versions` are those the
+    /// asking server supports (`None`: only version 1, as the spec says for a missing `ver`).
+    pub fn membership_template(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        membership: &str,
+        versions: Option<&[String]>,
+    ) -> Result<(String, Map<String, Value>)> {
+        let room = self.room(room_id)?;
+        if let Some(versions) = versions
+            && !versions.contains(&room.info.version)
+        {
+            return Err(Error::new(
+                ErrorKind::IncompatibleRoomVersion,
+                format!(
+                    "Your homeserver does not support the features required to join this room (version {})",
+                    room.info.version
+                ),
+            ));
+        }
+        let mut content = Map::new();
+        content.insert("membership".into(), membership.into());
+        if membership == "join"
+            && room.membership(self, user_id)?.as_deref() != Some("invite")
+            && let Some(authoriser) = self.restricted_join_authoriser(&room, user_id)?
+        {
+            content.insert("join_authorised_via_users_server".into(), authoriser.into());
+        }
+        let (obj, _) = self.draft(&room, user_id, NewEvent::state("m.room.member", user_id, Value::Object(content)))?;
+        Ok((room.info.version.clone(), obj))
+    }
+
+    /// `send_join`, `send_leave`, `send_knock`: takes another server's signed membership event
+    /// into the room and passes it on to the other servers in it. For a join this server
+    /// authorised (restricted rooms) the event is countersigned; the event as stored is returned.
+    pub fn accept_membership(&self, room_id: &str, origin: &str, pdu: &Pdu, membership: &str) -> Result<Pdu> {
+        let ev = &pdu.json;
+        let sender = ev.get("sender").and_then(Value::as_str).unwrap_or_default();
+        if ev.get("type").and_then(Value::as_str) != Some("m.room.member")
+            || ev.get("state_key").and_then(Value::as_str) != Some(sender)
+            || ev.pointer("/content/membership").and_then(Value::as_str) != Some(membership)
+        {
+            return Err(Error::bad_json(format!("not a {membership} event of its sender")));
+        }
+        if sender.split_once(':').map(|(_, s)| s) != Some(origin) {
+            return Err(Error::forbidden("the event's sender is not on the server that sent it"));
+        }
+        self.write(|txn| {
+            let mut room = self.room(room_id)?;
+            let mut pdu = pdu.clone();
+            if let Some(authoriser) = ev.pointer("/content/join_authorised_via_users_server").and_then(Value::as_str)
+                && self.is_local(authoriser)
+            {
+                pdu.json = self.countersign(&room, &pdu.json)?;
+            }
+            let before = room.info.state_group;
+            match self.receive_in(txn, &mut room, &pdu, None)? {
+                Received::Accepted | Received::AlreadyKnown => {}
+                Received::SoftFailed => return Err(Error::forbidden("the room's current state does not allow this")),
+                Received::Rejected(why) => return Err(Error::forbidden(why)),
+            }
+            self.enqueue_pdu(txn, &room, before, &pdu.event_id, &[origin])?;
+            Ok(pdu)
+        })
+    }
+
+    fn countersign(&self, room: &Room, pdu: &Value) -> Result<Value> {
+        let mut obj = ruma::canonical_json::try_from_json_map(pdu.as_object().cloned().unwrap_or_default())
+            .map_err(|e| Error::bad_json(e.to_string()))?;
+        ruma::signatures::hash_and_sign_event(&self.server_name, self.key.pair(), &mut obj, &room.rules.redaction)
+            .map_err(|e| Error::bad_json(e.to_string()))?;
+        serde_json::to_value(obj).map_err(Error::from)
+    }
+
+    /// The state before an event and the auth chain of that state and the event, as event ids.
+    pub fn state_ids_at(&self, event_id: &str) -> Result<(Vec<String>, Vec<String>)> {
+        let meta =
+            self.event_meta(event_id)?.filter(|m| !m.outlier).ok_or_else(|| Error::not_found("Unknown event"))?;
+        let state: Vec<String> = self.state_map(meta.before)?.values().cloned().collect();
+        let mut roots = state.clone();
+        roots.push(event_id.to_owned());
+        let chain = self.auth_chain(&roots)?;
+        Ok((state, chain))
+    }
+
+    /// Every event in the auth chains of `ids` (not `ids` themselves unless cited).
+    pub fn auth_chain(&self, ids: &[String]) -> Result<Vec<String>> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        let mut stack: Vec<String> = Vec::new();
+        for id in ids {
+            if let Some(pdu) = self.pdu(id)? {
+                stack.extend(event_ids(&Value::Object(pdu), "auth_events"));
+            }
+        }
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            let Some(pdu) = self.pdu(&id)? else { continue };
+            stack.extend(event_ids(&Value::Object(pdu), "auth_events"));
+            out.push(id);
+        }
+        Ok(out)
+    }
+
+    /// A state map of the events `ids` (skipping rejected ones and events not held).
+    pub fn state_from_ids(&self, room_id: &str, ids: &[String]) -> Result<StateMap> {
+        let room = self.room(room_id)?;
+        let mut map = StateMap::new();
+        for id in ids {
+            if !room.has_event(self, id)? {
+                continue;
+            }
+            let event = room.auth_event(self, id)?;
+            if let (false, Some(sk)) = (event.rejected, event.state_key()) {
+                map.insert((event.kind.as_str().to_owned(), sk.to_owned()), id.clone());
+            }
+        }
+        Ok(map)
+    }
+
+    /// Resolves several states of a room into one.
+    pub fn resolve_room_states(&self, room_id: &str, maps: Vec<StateMap>) -> Result<StateMap> {
+        let room = self.room(room_id)?;
+        let maps: Vec<std::sync::Arc<StateMap>> = maps.into_iter().map(std::sync::Arc::new).collect();
+        self.resolve_states(&room, &maps)
+    }
+
+    /// PDUs by id, skipping those this server lacks.
+    pub fn pdus(&self, ids: &[String]) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(pdu) = self.pdu(id)? {
+                out.push(Value::Object(pdu));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether `server` has a user joined to the room now, or at `event_id` if given: the
+    /// condition for it to read the room's events and state over federation.
+    pub fn server_in_room(&self, room_id: &str, server: &str) -> Result<bool> {
+        let Some(room) = self.load_room(room_id)? else { return Ok(false) };
+        Ok(self.joined_servers(&room, room.info.state_group)?.contains(server))
+    }
+
+    /// `/backfill`: up to `limit` events preceding `from` (and `from` themselves), newest
+    /// first, by walking `prev_events`.
+    pub fn backfill(&self, room_id: &str, from: &[String], limit: usize) -> Result<Vec<Value>> {
+        self.walk_back(room_id, from, &BTreeSet::new(), limit)
+    }
+
+    /// `/get_missing_events`: events before `latest` and after `earliest`, oldest first.
+    pub fn missing_between(
+        &self,
+        room_id: &str,
+        earliest: &[String],
+        latest: &[String],
+        limit: usize,
+    ) -> Result<Vec<Value>> {
+        let stop: BTreeSet<String> = earliest.iter().cloned().collect();
+        let mut starts = Vec::new();
+        for id in latest {
+            if let Some(pdu) = self.pdu(id)? {
+                starts.extend(event_ids(&Value::Object(pdu), "prev_events"));
+            }
+        }
+        let mut out = self.walk_back(room_id, &starts, &stop, limit)?;
+        out.reverse();
+        Ok(out)
+    }
+
+    fn walk_back(&self, room_id: &str, from: &[String], stop: &BTreeSet<String>, limit: usize) -> Result<Vec<Value>> {
+        // Newest first by depth, as Synapse answers.
+        let mut queue: Vec<(i64, String)> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for id in from {
+            if let Some(pdu) = self.pdu(id)? {
+                let depth = pdu.get("depth").and_then(Value::as_i64).unwrap_or(0);
+                queue.push((depth, id.clone()));
+            }
+        }
+        while out.len() < limit {
+            queue.sort();
+            let Some((_, id)) = queue.pop() else { break };
+            if stop.contains(&id) || !seen.insert(id.clone()) {
+                continue;
+            }
+            let Some(pdu) = self.pdu(&id)? else { continue };
+            if pdu.get("room_id").and_then(Value::as_str).is_some_and(|r| r != room_id) {
+                continue;
+            }
+            let pdu = Value::Object(pdu);
+            for prev in event_ids(&pdu, "prev_events") {
+                if let Some(p) = self.pdu(&prev)? {
+                    queue.push((p.get("depth").and_then(Value::as_i64).unwrap_or(0), prev));
+                }
+            }
+            out.push(pdu);
+        }
+        Ok(out)
+    }
+
+    /// Joins a room on another server: `join` is the join event (signed by this server and,
+    /// after `send_join`, by the resident server), `state` the state before it and `auth_chain`
+    /// their auth events, all with signatures and hashes checked.
+    pub fn join_remote(
+        &self,
+        room_id: &str,
+        version: &str,
+        join: &Pdu,
+        state: &[Pdu],
+        auth_chain: &[Pdu],
+    ) -> Result<()> {
+        version_rules(version)?;
+        self.write(|txn| {
+            let mut room = match self.load_room(room_id)? {
+                Some(room) => room,
+                None => {
+                    let create = state
+                        .iter()
+                        .find(|p| p.json.get("type").and_then(Value::as_str) == Some("m.room.create"))
+                        .ok_or_else(|| Error::bad_json("the room's state has no create event"))?;
+                    let info = RoomInfo {
+                        version: version.to_owned(),
+                        create_event: create.event_id.clone(),
+                        extremities: Vec::new(),
+                        depth: 0,
+                        last_pos: 0,
+                        state_group: 0,
+                        group_depth: 0,
+                        last_receipt_pos: 0,
+                    };
+                    Room::new(room_id.to_owned(), info)?
+                }
+            };
+            // What this server knew of the room before it left is no longer the room's edge.
+            room.info.extremities.clear();
+            let all: Vec<Pdu> = auth_chain.iter().chain(state).cloned().collect();
+            self.outliers_in(txn, &mut room, &all)?;
+            let mut map = StateMap::new();
+            for pdu in state {
+                let event = room.auth_event(self, &pdu.event_id)?;
+                if let (false, Some(sk)) = (event.rejected, event.state_key()) {
+                    map.insert((event.kind.as_str().to_owned(), sk.to_owned()), pdu.event_id.clone());
+                }
+            }
+            match self.receive_in(txn, &mut room, join, Some(map))? {
+                Received::Accepted | Received::AlreadyKnown => Ok(()),
+                Received::SoftFailed => Err(Error::forbidden("the room's state does not allow this join")),
+                Received::Rejected(why) => Err(Error::forbidden(format!("the join was rejected: {why}"))),
+            }
+        })
+    }
+
+    /// Draws up and signs a membership event of a local user for a room this server is in,
+    /// without adding it: an invite of a remote user goes to their server first.
+    pub fn prepare_membership(
+        &self,
+        sender: &str,
+        room_id: &str,
+        target: &str,
+        content: Map<String, Value>,
+    ) -> Result<Prepared> {
+        let room = self.room(room_id)?;
+        let (obj, _) = self.draft(&room, sender, NewEvent::state("m.room.member", target, Value::Object(content)))?;
+        let (event_id, bytes) = self.sign_event(&room, obj)?;
+        let json = serde_json::from_str(&bytes)?;
+        Ok(Prepared { room_version: room.info.version.clone(), pdu: Pdu { event_id, json } })
+    }
+
+    /// Hashes and signs a membership event another server drew up for a local user
+    /// (`make_join` and friends), after checking it is the event asked for.
+    pub fn sign_template(
+        &self,
+        version: &str,
+        user_id: &str,
+        membership: &str,
+        mut obj: Map<String, Value>,
+    ) -> Result<Pdu> {
+        let (_, rules) = version_rules(version)?;
+        if obj.get("type").and_then(Value::as_str) != Some("m.room.member")
+            || obj.get("sender").and_then(Value::as_str) != Some(user_id)
+            || obj.get("state_key").and_then(Value::as_str) != Some(user_id)
+            || obj.get("content").and_then(|c| c.get("membership")).and_then(Value::as_str) != Some(membership)
+        {
+            return Err(Error::bad_json("the other server's template is not the membership event asked for"));
+        }
+        obj.remove("signatures");
+        obj.remove("hashes");
+        obj.remove("unsigned");
+        obj.insert("origin_server_ts".into(), Self::now_ms().into());
+        if membership == "join"
+            && let Some(Value::Object(content)) = obj.get_mut("content")
+            && let Some(profile) = self.profile(user_id)?
+        {
+            for field in ["displayname", "avatar_url"] {
+                if let Some(v) = profile.get(field) {
+                    content.entry(field).or_insert_with(|| v.clone());
+                }
+            }
+        }
+        let mut canonical = ruma::canonical_json::try_from_json_map(obj)
+            .map_err(|e| Error::bad_json(format!("not canonical JSON: {e}")))?;
+        let event_id = crate::pdu::hash_sign_and_id(&rules, &self.server_name, &self.key, &mut canonical)
+            .map_err(|e| Error::bad_json(e.to_string()))?;
+        Ok(Pdu { event_id, json: serde_json::to_value(canonical)? })
+    }
+
+    /// Adds a prepared event (as the other server returned it, with its signature too) to the
+    /// room and sends it to the servers in it.
+    pub fn commit_prepared(&self, room_id: &str, pdu: &Pdu) -> Result<()> {
+        self.write(|txn| {
+            let mut room = self.room(room_id)?;
+            let before = room.info.state_group;
+            match self.receive_in(txn, &mut room, pdu, None)? {
+                Received::Accepted | Received::AlreadyKnown => {}
+                Received::SoftFailed => {
+                    return Err(Error::forbidden("the room's state changed and no longer allows this"));
+                }
+                Received::Rejected(why) => return Err(Error::forbidden(why)),
+            }
+            self.enqueue_pdu(txn, &room, before, &pdu.event_id, &[])
+        })
+    }
+
+    /// An invite from another server for a local user (`/invite`): checked, countersigned and
+    /// returned. If this server is not in the room the invite is kept with the room's stripped
+    /// state, for the user's `/sync`.
+    pub fn receive_invite(&self, origin: &str, version: &str, pdu: &Pdu, stripped: Vec<Value>) -> Result<Pdu> {
+        let (_, rules) = version_rules(version)?;
+        let ev = &pdu.json;
+        let target = ev.get("state_key").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let sender = ev.get("sender").and_then(Value::as_str).unwrap_or_default();
+        if ev.get("type").and_then(Value::as_str) != Some("m.room.member")
+            || ev.pointer("/content/membership").and_then(Value::as_str) != Some("invite")
+        {
+            return Err(Error::bad_json("not an invite event"));
+        }
+        if sender.split_once(':').map(|(_, s)| s) != Some(origin) {
+            return Err(Error::forbidden("the inviter is not on the server that sent the invite"));
+        }
+        if !self.is_local(&target) || self.account(&target)?.is_none() {
+            return Err(Error::not_found("the invited user is not on this server"));
+        }
+        let room_id =
+            ev.get("room_id").and_then(Value::as_str).ok_or_else(|| Error::bad_json("no room_id"))?.to_owned();
+        let mut obj = ruma::canonical_json::try_from_json_map(ev.as_object().cloned().unwrap_or_default())
+            .map_err(|e| Error::bad_json(e.to_string()))?;
+        ruma::signatures::hash_and_sign_event(&self.server_name, self.key.pair(), &mut obj, &rules.redaction)
+            .map_err(|e| Error::bad_json(e.to_string()))?;
+        let signed = Pdu { event_id: pdu.event_id.clone(), json: serde_json::to_value(obj)? };
+        if self.server_in_room(&room_id, &self.server_name)? {
+            // The inviting server sends it to us as part of the room too; taking it now lets
+            // the user see it at once.
+            if let Ok(Received::Accepted | Received::AlreadyKnown) = self.receive_pdu(&room_id, &signed, None) {
+                return Ok(signed);
+            }
+        }
+        self.write(|txn| {
+            let pos = txn.pos();
+            txn.batch.put(PDUS, key(&[&signed.event_id]), signed.json.to_string().into_bytes());
+            let meta = EventMeta { outlier: true, ..EventMeta::new(&room_id, pos, 0, 0) };
+            txn.put_json(EVENT_META, key(&[&signed.event_id]), &meta);
+            txn.put_json(STRIPPED_STATE, key(&[&signed.event_id]), &stripped);
+            let row =
+                MembershipRow { membership: "invite".into(), event_id: signed.event_id.clone(), pos, forgotten: false };
+            txn.put_json(MEMBERSHIPS, key(&[&target, &room_id]), &row);
+            Ok(())
+        })?;
+        Ok(signed)
+    }
+
+    /// Records a local user's leave or knock in a room this server is not in (an invite
+    /// declined, a knock made or withdrawn), with the event the room's server accepted and,
+    /// for a knock, the room's stripped state.
+    pub fn record_remote_membership(
+        &self,
+        user_id: &str,
+        room_id: &str,
+        pdu: &Pdu,
+        membership: &str,
+        stripped: Option<Vec<Value>>,
+    ) -> Result<()> {
+        self.write(|txn| {
+            let pos = txn.pos();
+            txn.batch.put(PDUS, key(&[&pdu.event_id]), pdu.json.to_string().into_bytes());
+            let meta = EventMeta { outlier: true, ..EventMeta::new(room_id, pos, 0, 0) };
+            txn.put_json(EVENT_META, key(&[&pdu.event_id]), &meta);
+            if let Some(stripped) = &stripped {
+                txn.put_json(STRIPPED_STATE, key(&[&pdu.event_id]), stripped);
+            }
+            let row =
+                MembershipRow { membership: membership.into(), event_id: pdu.event_id.clone(), pos, forgotten: false };
+            txn.put_json(MEMBERSHIPS, key(&[user_id, room_id]), &row);
+            Ok(())
+        })
+    }
+
+    /// The stripped state another server sent with an invite.
+    pub(crate) fn stored_stripped_state(&self, membership_event: &str) -> Result<Option<Vec<Value>>> {
+        self.get_json(STRIPPED_STATE, &key(&[membership_event]))
+    }
+
+    /// The servers to try to join a room through: those named, then the servers of the
+    /// users who invited or are in it as far as this server knows.
+    pub fn join_candidates(&self, user_id: &str, room_id: &str, named: &[String]) -> Result<Vec<String>> {
+        let mut out: Vec<String> = named.to_vec();
+        if let Some(row) = self.membership_of(user_id, room_id)?
+            && let Some(pdu) = self.pdu(&row.event_id)?
+            && let Some(server) =
+                pdu.get("sender").and_then(Value::as_str).and_then(|s| s.split_once(':')).map(|(_, s)| s)
+        {
+            out.push(server.to_owned());
+        }
+        if let Some((_, server)) = room_id.split_once(':') {
+            out.push(server.to_owned());
+        }
+        let mut seen = HashSet::new();
+        out.retain(|s| *s != self.server_name && seen.insert(s.clone()));
+        Ok(out)
+    }
+
+    /// Whether this server can make events in the room itself: it knows the room and one of
+    /// its users is joined.
+    pub fn is_resident(&self, room_id: &str) -> Result<bool> {
+        self.server_in_room(room_id, &self.server_name.clone())
+    }
+}

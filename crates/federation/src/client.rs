@@ -1,0 +1,231 @@
+//! Requests to other servers: discovered, checked against the policy and the IP blocklist,
+//! signed with `X-Matrix`, sent over TLS.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Method;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use serde_json::{Value, json};
+use tandem_core::Homeserver;
+
+use crate::discovery::{Discovery, ip_literal, split_server_name};
+use crate::policy::IpRange;
+use crate::{FedError, FederationConfig};
+
+pub struct Client {
+    http: reqwest::Client,
+    discovery: Discovery,
+    blocklist: Vec<IpRange>,
+    policy: crate::ServerPolicy,
+}
+
+impl Client {
+    pub fn new(_hs: &Homeserver, config: &FederationConfig) -> Result<Self, FedError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| FedError::Internal(format!("TLS set-up: {e}")))?;
+        let tls = if config.verify_tls {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        } else {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+                .with_no_client_auth()
+        };
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .user_agent(concat!("Tandem/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| FedError::Internal(format!("HTTP client: {e}")))?;
+        let blocklist = config.ip_range_blocklist.iter().filter_map(|r| IpRange::parse(r)).collect();
+        Ok(Client { http, discovery: Discovery::default(), blocklist, policy: config.policy.clone() })
+    }
+
+    fn remote_err(server: &str, message: impl Into<String>) -> FedError {
+        FedError::Remote { server: server.to_owned(), status: None, errcode: None, message: message.into() }
+    }
+
+    /// Resolves `destination` and refuses what the policy or the IP blocklist forbids.
+    async fn target(&self, destination: &str) -> Result<crate::discovery::Target, FedError> {
+        if !self.policy.allows(destination) {
+            return Err(FedError::forbidden(format!("federation with {destination} is not allowed")));
+        }
+        let target = self
+            .discovery
+            .resolve(&self.http, destination)
+            .await
+            .ok_or_else(|| Self::remote_err(destination, "not a valid server name"))?;
+        let url = reqwest::Url::parse(&target.base_url).map_err(|e| Self::remote_err(destination, e.to_string()))?;
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let port = url.port().unwrap_or(8448);
+        let ips: Vec<IpAddr> = match ip_literal(&host) {
+            Some(ip) => vec![ip],
+            None => tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .map_err(|e| Self::remote_err(destination, format!("cannot resolve {host}: {e}")))?
+                .map(|a| a.ip())
+                .collect(),
+        };
+        if let Some(ip) = ips.iter().find(|ip| self.blocklist.iter().any(|r| r.contains(**ip))) {
+            return Err(Self::remote_err(destination, format!("{ip} is in the outbound IP blocklist")));
+        }
+        Ok(target)
+    }
+
+    /// A signed request; the JSON answer, or the other server's error.
+    pub async fn request(
+        &self,
+        hs: &Homeserver,
+        method: Method,
+        destination: &str,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, FedError> {
+        let target = self.target(destination).await?;
+        let auth = x_matrix(hs, method.as_str(), destination, path_and_query, body)?;
+        let mut req = self
+            .http
+            .request(method, format!("{}{path_and_query}", target.base_url))
+            .header("Host", &target.host)
+            .header("Authorization", auth);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let span = tracing::debug_span!("federation_request", %destination, path = %path_and_query);
+        let _enter = span.enter();
+        let response = req.send().await.map_err(|e| Self::remote_err(destination, e.to_string()))?;
+        read(destination, response).await
+    }
+
+    /// An unsigned GET (the key API), where discovery says the server lives.
+    pub async fn get_unsigned(&self, destination: &str, path: &str) -> Result<Value, FedError> {
+        let target = self.target(destination).await?;
+        let response = self
+            .http
+            .get(format!("{}{path}", target.base_url))
+            .header("Host", &target.host)
+            .send()
+            .await
+            .map_err(|e| Self::remote_err(destination, e.to_string()))?;
+        read(destination, response).await
+    }
+
+    /// An unsigned POST (the notary key API).
+    pub async fn post_unsigned(&self, destination: &str, path: &str, body: &Value) -> Result<Value, FedError> {
+        let target = self.target(destination).await?;
+        let response = self
+            .http
+            .post(format!("{}{path}", target.base_url))
+            .header("Host", &target.host)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| Self::remote_err(destination, e.to_string()))?;
+        read(destination, response).await
+    }
+}
+
+async fn read(destination: &str, response: reqwest::Response) -> Result<Value, FedError> {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if status.is_success() {
+        return Ok(body);
+    }
+    Err(FedError::Remote {
+        server: destination.to_owned(),
+        status: Some(status.as_u16()),
+        errcode: body.get("errcode").and_then(Value::as_str).map(str::to_owned),
+        message: body.get("error").and_then(Value::as_str).unwrap_or("request failed").to_owned(),
+    })
+}
+
+/// The `Authorization` header of a request: this server's signature over the method, the
+/// path, both server names and the body.
+pub fn x_matrix(
+    hs: &Homeserver,
+    method: &str,
+    destination: &str,
+    path_and_query: &str,
+    body: Option<&Value>,
+) -> Result<String, FedError> {
+    let origin = hs.server_name();
+    let mut request = json!({ "method": method, "uri": path_and_query, "origin": origin, "destination": destination });
+    if let Some(body) = body {
+        request["content"] = body.clone();
+    }
+    let mut obj = ruma::canonical_json::try_from_json_map(request.as_object().cloned().unwrap_or_default())
+        .map_err(|e| FedError::Internal(format!("request is not canonical JSON: {e}")))?;
+    let key = hs.signing_key();
+    key.sign_json(origin, &mut obj).map_err(|e| FedError::Internal(e.to_string()))?;
+    let sig = serde_json::to_value(&obj)
+        .ok()
+        .and_then(|v| {
+            v.pointer(&format!("/signatures/{}/{}", pointer_escape(origin), pointer_escape(&key.key_id()))).cloned()
+        })
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .ok_or_else(|| FedError::Internal("signing produced no signature".into()))?;
+    Ok(format!(r#"X-Matrix origin="{origin}",destination="{destination}",key="{}",sig="{sig}""#, key.key_id()))
+}
+
+/// A JSON pointer segment for `s`.
+pub(crate) fn pointer_escape(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// For tests with self-signed peers only (`verify_tls = false`): any certificate is accepted,
+/// but the handshake's signatures are still checked, so the connection is still encrypted to
+/// whoever holds the certificate's key.
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The server part of a user id, room alias or (pre-v12) room id.
+pub fn server_of(id: &str) -> Option<&str> {
+    id.split_once(':').map(|(_, s)| s).filter(|s| split_server_name(s).is_some())
+}

@@ -1,0 +1,209 @@
+//! Signing keys: ours as `/_matrix/key/v2/server` publishes them, other servers' fetched from
+//! them (or from a notary) and cached until they expire, and the signature checks of requests
+//! and events that use them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use ruma::CanonicalJsonObject;
+use ruma::room_version_rules::RoomVersionRules;
+use ruma::signatures::{PublicKeyMap, PublicKeySet, Verified};
+use serde_json::{Value, json};
+use tandem_core::remote_keys::RemoteKey;
+
+use crate::{FedError, Federation, blocking};
+
+/// How long others may cache our key.
+const OUR_KEY_VALIDITY_MS: u64 = 24 * 3600 * 1000;
+
+/// Other servers' key documents as they signed them, for answering notary queries.
+#[derive(Default)]
+pub struct KeyCache {
+    documents: Mutex<HashMap<String, Value>>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl Federation {
+    /// Our key document, signed.
+    pub fn own_key_document(&self) -> Value {
+        let key = self.hs.signing_key();
+        let doc = json!({
+            "server_name": self.server_name(),
+            "valid_until_ts": now_ms() + OUR_KEY_VALIDITY_MS,
+            "verify_keys": { key.key_id(): { "key": key.public_key_base64() } },
+            "old_verify_keys": self.hs.old_signing_keys(),
+        });
+        self.sign(doc)
+    }
+
+    /// `value` with our signature added.
+    pub fn sign(&self, value: Value) -> Value {
+        let Ok(mut obj) = ruma::canonical_json::try_from_json_map(value.as_object().cloned().unwrap_or_default())
+        else {
+            return value;
+        };
+        let key = self.hs.signing_key();
+        if key.sign_json(self.server_name(), &mut obj).is_err() {
+            return value;
+        }
+        serde_json::to_value(obj).unwrap_or(value)
+    }
+
+    /// The keys of `server`, fetching them if none known is still valid or `wanted` is missing.
+    pub async fn server_keys(&self, server: &str, wanted: &[String]) -> Result<BTreeMap<String, RemoteKey>, FedError> {
+        if server == self.server_name() {
+            let key = self.hs.signing_key();
+            let own = RemoteKey { key: key.public_key_base64(), valid_until_ts: u64::MAX, expired_ts: None };
+            return Ok(BTreeMap::from([(key.key_id(), own)]));
+        }
+        let hs = self.hs.clone();
+        let name = server.to_owned();
+        let known = blocking(move || hs.remote_keys(&name)).await?;
+        let now = now_ms();
+        let fresh = |keys: &BTreeMap<String, RemoteKey>| {
+            wanted.iter().all(|id| keys.get(id).is_some_and(|k| k.valid_until_ts > now || k.expired_ts.is_some()))
+                && (!wanted.is_empty() || keys.values().any(|k| k.valid_until_ts > now))
+        };
+        if fresh(&known) {
+            return Ok(known);
+        }
+        match self.fetch_keys(server).await {
+            Ok(keys) => Ok(keys),
+            // An unreachable server's keys we already hold still verify what they signed.
+            Err(_) if !known.is_empty() => Ok(known),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn fetch_keys(&self, server: &str) -> Result<BTreeMap<String, RemoteKey>, FedError> {
+        let direct = self.client.get_unsigned(server, "/_matrix/key/v2/server").await;
+        let doc = match direct {
+            Ok(doc) => doc,
+            Err(e) => {
+                let mut found = None;
+                for notary in &self.config.trusted_key_servers {
+                    let body = json!({ "server_keys": { server: {} } });
+                    if let Ok(answer) = self.client.post_unsigned(notary, "/_matrix/key/v2/query", &body).await
+                        && let Some(doc) = answer
+                            .get("server_keys")
+                            .and_then(Value::as_array)
+                            .and_then(|docs| docs.iter().find(|d| d["server_name"] == server))
+                    {
+                        found = Some(doc.clone());
+                        break;
+                    }
+                }
+                found.ok_or(e)?
+            }
+        };
+        let keys = self.check_key_document(server, &doc)?;
+        self.keys.documents.lock().unwrap_or_else(|e| e.into_inner()).insert(server.to_owned(), doc);
+        let hs = self.hs.clone();
+        let (name, to_store) = (server.to_owned(), keys.clone());
+        blocking(move || hs.store_remote_keys(&name, &to_store)).await?;
+        Ok(keys)
+    }
+
+    /// The keys a document publishes, if it is `server`'s and signed by one of its own keys.
+    fn check_key_document(&self, server: &str, doc: &Value) -> Result<BTreeMap<String, RemoteKey>, FedError> {
+        let bad = |why: &str| FedError::Remote {
+            server: server.to_owned(),
+            status: None,
+            errcode: None,
+            message: format!("bad key document: {why}"),
+        };
+        if doc.get("server_name").and_then(Value::as_str) != Some(server) {
+            return Err(bad("wrong server_name"));
+        }
+        let valid_until_ts = doc.get("valid_until_ts").and_then(Value::as_u64).unwrap_or(0);
+        let mut keys = BTreeMap::new();
+        let mut set = PublicKeySet::new();
+        for (id, k) in doc.get("verify_keys").and_then(Value::as_object).into_iter().flatten() {
+            let Some(b64) = k.get("key").and_then(Value::as_str) else { continue };
+            keys.insert(id.clone(), RemoteKey { key: b64.to_owned(), valid_until_ts, expired_ts: None });
+            if let Some(bytes) = decode(b64) {
+                set.insert(id.clone(), ruma::serde::Base64::new(bytes));
+            }
+        }
+        for (id, k) in doc.get("old_verify_keys").and_then(Value::as_object).into_iter().flatten() {
+            let Some(b64) = k.get("key").and_then(Value::as_str) else { continue };
+            let expired = k.get("expired_ts").and_then(Value::as_u64).unwrap_or(0);
+            keys.insert(
+                id.clone(),
+                RemoteKey { key: b64.to_owned(), valid_until_ts: expired, expired_ts: Some(expired) },
+            );
+        }
+        let mut map = PublicKeyMap::new();
+        map.insert(server.to_owned(), set);
+        let obj = canonical(doc).ok_or_else(|| bad("not canonical JSON"))?;
+        ruma::signatures::verify_json(&map, &obj).map_err(|e| bad(&e.to_string()))?;
+        Ok(keys)
+    }
+
+    /// A key map holding the keys of every server in `servers` that we could get.
+    pub async fn key_map(&self, servers: &[(String, Vec<String>)]) -> PublicKeyMap {
+        let mut map = PublicKeyMap::new();
+        for (server, wanted) in servers {
+            let Ok(keys) = self.server_keys(server, wanted).await else { continue };
+            let mut set = PublicKeySet::new();
+            for (id, k) in keys {
+                if let Some(bytes) = decode(&k.key) {
+                    set.insert(id, ruma::serde::Base64::new(bytes));
+                }
+            }
+            map.insert(server.clone(), set);
+        }
+        map
+    }
+
+    /// Checks a PDU's signatures and content hash. Returns its event id and the PDU to keep:
+    /// redacted if the content hash does not match, as the spec asks.
+    pub async fn verify_pdu(&self, rules: &RoomVersionRules, pdu: &Value) -> Result<(String, Value), String> {
+        let obj = canonical(pdu).ok_or("the event is not canonical JSON")?;
+        let size = ruma::CanonicalJsonValue::Object(obj.clone()).to_string().len();
+        if size > tandem_core::rooms::build::MAX_PDU_BYTES {
+            return Err(format!("the event is {size} bytes, over the limit of 65536"));
+        }
+        let event_id = tandem_core::pdu::event_id(rules, &obj).map_err(|e| e.to_string())?;
+        let servers: Vec<(String, Vec<String>)> = pdu
+            .get("signatures")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(server, sigs)| {
+                (server.clone(), sigs.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default())
+            })
+            .collect();
+        let map = self.key_map(&servers).await;
+        match ruma::signatures::verify_event(&map, &obj, rules) {
+            Ok(Verified::All) => Ok((event_id, pdu.clone())),
+            Ok(Verified::Signatures) => {
+                let redacted = ruma::canonical_json::redact(obj, &rules.redaction, None).map_err(|e| e.to_string())?;
+                Ok((event_id, serde_json::to_value(redacted).map_err(|e| e.to_string())?))
+            }
+            Err(e) => Err(format!("signature check failed: {e}")),
+        }
+    }
+
+    /// Answers a notary query for `server`: its key document with our signature beside its own.
+    pub async fn notarize(&self, server: &str) -> Option<Value> {
+        if server == self.server_name() {
+            return Some(self.own_key_document());
+        }
+        self.server_keys(server, &[]).await.ok()?;
+        let doc = self.keys.documents.lock().unwrap_or_else(|e| e.into_inner()).get(server).cloned()?;
+        Some(self.sign(doc))
+    }
+}
+
+pub(crate) fn canonical(value: &Value) -> Option<CanonicalJsonObject> {
+    ruma::canonical_json::try_from_json_map(value.as_object()?.clone()).ok()
+}
+
+fn decode(b64: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    tandem_core::server_key::LENIENT_BASE64.decode(b64).ok()
+}

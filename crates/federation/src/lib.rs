@@ -1,0 +1,114 @@
+//! The server-server API: how this server talks to other homeservers, both ways.
+//!
+//! - Outbound: [`client`] signs requests (`X-Matrix`) and sends them where [`discovery`] says
+//!   the server lives; [`keys`] fetches and caches other servers' signing keys; [`sender`]
+//!   drains the engine's per-destination queue into transactions; [`remote`] performs the
+//!   membership handshakes for local users (the engine's [`tandem_core::network::Network`]).
+//! - Inbound: [`server`] holds the routes (`/_matrix/federation/*`, `/_matrix/key/*`), each
+//!   authenticated by [`auth`]; [`inbound`] runs the spec's checks on received PDUs, fetching
+//!   what is missing, before the engine takes them.
+//! - [`tls`]: the optional listener of our own, for set-ups without a reverse proxy.
+
+pub mod auth;
+pub mod client;
+pub mod discovery;
+mod error;
+pub mod inbound;
+pub mod keys;
+pub mod policy;
+pub mod remote;
+pub mod sender;
+pub mod server;
+pub mod tls;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tandem_core::Homeserver;
+
+pub use error::FedError;
+pub use policy::ServerPolicy;
+
+/// How this server federates.
+#[derive(Clone, Debug)]
+pub struct FederationConfig {
+    /// Check other servers' TLS certificates. Off only for tests with self-signed peers.
+    pub verify_tls: bool,
+    /// Which servers may talk to us and be talked to.
+    pub policy: ServerPolicy,
+    /// IP ranges (CIDR) never connected to, whatever a server name resolves to.
+    pub ip_range_blocklist: Vec<String>,
+    /// Served as `/.well-known/matrix/server` (`host:port` of the federation endpoint).
+    pub well_known_server: Option<String>,
+    /// Notary servers asked for keys a server does not give itself.
+    pub trusted_key_servers: Vec<String>,
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        FederationConfig {
+            verify_tls: true,
+            policy: ServerPolicy::default(),
+            ip_range_blocklist: policy::DEFAULT_IP_BLOCKLIST.iter().map(|s| s.to_string()).collect(),
+            well_known_server: None,
+            trusted_key_servers: Vec::new(),
+        }
+    }
+}
+
+/// The federation layer: shared by the routes, the sender and the remote handshakes.
+pub struct Federation {
+    pub hs: Arc<Homeserver>,
+    pub config: FederationConfig,
+    pub(crate) client: client::Client,
+    pub(crate) keys: keys::KeyCache,
+    pub(crate) sender: sender::Sender,
+    /// One PDU pipeline at a time per room, so that fetching a gap is done once.
+    room_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Federation {
+    /// Sets up federation over `hs`: the outbound client, the engine's [`Network`] and the
+    /// sender task (which needs a running Tokio runtime).
+    ///
+    /// [`Network`]: tandem_core::network::Network
+    pub fn start(hs: Arc<Homeserver>, config: FederationConfig) -> Result<Arc<Self>, FedError> {
+        if !config.verify_tls {
+            tracing::warn!("federation: TLS certificates of other servers are NOT verified (verify_tls = false)");
+        }
+        let client = client::Client::new(&hs, &config)?;
+        let fed = Arc::new(Federation {
+            hs: hs.clone(),
+            config,
+            client,
+            keys: keys::KeyCache::default(),
+            sender: sender::Sender::default(),
+            room_locks: Mutex::new(HashMap::new()),
+        });
+        hs.set_network(Arc::new(remote::Remote(fed.clone())));
+        tokio::spawn(sender::run(fed.clone()));
+        Ok(fed)
+    }
+
+    pub fn server_name(&self) -> &str {
+        self.hs.server_name()
+    }
+
+    pub(crate) fn room_lock(&self, room_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.room_locks.lock().unwrap_or_else(|e| e.into_inner());
+        if locks.len() > 10_000 {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(room_id.to_owned()).or_default().clone()
+    }
+}
+
+/// Runs engine work off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> tandem_core::Result<T> + Send + 'static,
+) -> Result<T, FedError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(FedError::from),
+        Err(e) => Err(FedError::Internal(format!("engine task failed: {e}"))),
+    }
+}

@@ -1,0 +1,71 @@
+//! Queries: `/version`, profiles and room aliases of this server's users and rooms.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::membership::query_values;
+use crate::auth::Origin;
+use crate::{FedError, Federation, blocking};
+
+pub fn routes() -> Router<Arc<Federation>> {
+    Router::new()
+        .route("/_matrix/federation/v1/version", get(version))
+        .route("/_matrix/federation/v1/query/profile", get(profile))
+        .route("/_matrix/federation/v1/query/directory", get(directory))
+}
+
+async fn version() -> Json<Value> {
+    Json(json!({ "server": { "name": "Tandem", "version": env!("CARGO_PKG_VERSION") } }))
+}
+
+async fn profile(
+    State(fed): State<Arc<Federation>>,
+    Origin(_origin): Origin,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, FedError> {
+    let user = query_values(&query, "user_id").pop().ok_or_else(|| FedError::missing_param("user_id is required"))?;
+    let field = query_values(&query, "field").pop();
+    let hs = fed.hs.clone();
+    let local = user.split_once(':').is_some_and(|(_, s)| s == fed.server_name());
+    if !local {
+        return Err(FedError::not_found("The user is not on this server"));
+    }
+    let profile = blocking(move || {
+        if hs.account(&user)?.is_none() {
+            return Err(tandem_core::Error::not_found("Profile not found"));
+        }
+        Ok(hs.profile(&user)?.unwrap_or_default())
+    })
+    .await?;
+    let mut out = serde_json::Map::new();
+    for (k, v) in profile {
+        if field.as_deref().is_none_or(|f| f == k) {
+            out.insert(k, v);
+        }
+    }
+    Ok(Json(Value::Object(out)))
+}
+
+async fn directory(
+    State(fed): State<Arc<Federation>>,
+    Origin(_origin): Origin,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, FedError> {
+    let alias =
+        query_values(&query, "room_alias").pop().ok_or_else(|| FedError::missing_param("room_alias is required"))?;
+    let hs = fed.hs.clone();
+    let (room, servers) = blocking(move || {
+        let room = hs.alias_target(&alias)?.ok_or_else(|| tandem_core::Error::not_found("Room alias not found"))?;
+        let mut servers: Vec<String> = hs.room_servers(&room).map(|s| s.into_iter().collect()).unwrap_or_default();
+        let own = hs.server_name().to_owned();
+        servers.retain(|s| *s != own);
+        servers.insert(0, own);
+        Ok((room, servers))
+    })
+    .await?;
+    Ok(Json(json!({ "room_id": room, "servers": servers })))
+}

@@ -1,0 +1,110 @@
+//! `PUT /_matrix/federation/v1/send/{txnId}`: a transaction of PDUs and EDUs from another
+//! server, processed once (a retried transaction gets the same answer).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::routing::put;
+use axum::{Json, Router};
+use serde_json::{Map, Value, json};
+use tandem_core::rooms::receive::Received;
+
+use crate::auth::Signed;
+use crate::{FedError, Federation, blocking};
+
+pub fn routes() -> Router<Arc<Federation>> {
+    Router::new().route("/_matrix/federation/v1/send/{txn_id}", put(send))
+}
+
+async fn send(
+    State(fed): State<Arc<Federation>>,
+    Path(txn_id): Path<String>,
+    Signed { origin, body }: Signed,
+) -> Result<Json<Value>, FedError> {
+    if let Some(claimed) = body.get("origin").and_then(Value::as_str)
+        && claimed != origin
+    {
+        return Err(FedError::forbidden("The transaction's origin is not the server that signed the request"));
+    }
+    let pdus = body.get("pdus").and_then(Value::as_array).cloned().unwrap_or_default();
+    let edus = body.get("edus").and_then(Value::as_array).cloned().unwrap_or_default();
+    if pdus.len() > tandem_core::outbox::MAX_PDUS || edus.len() > tandem_core::outbox::MAX_EDUS {
+        return Err(FedError::bad_json("Too many PDUs or EDUs in one transaction"));
+    }
+    let (hs, o, t) = (fed.hs.clone(), origin.clone(), txn_id.clone());
+    if let Some(done) = blocking(move || hs.federation_txn(&o, &t)).await? {
+        return Ok(Json(done));
+    }
+    let mut results = Map::new();
+    for pdu in pdus {
+        let (event_id, outcome) = fed.handle_pdu(&origin, pdu).await;
+        let entry = match outcome {
+            Ok(Received::Accepted | Received::AlreadyKnown | Received::SoftFailed) => json!({}),
+            Ok(Received::Rejected(why)) => json!({ "error": format!("rejected: {why}") }),
+            Err(e) => json!({ "error": e }),
+        };
+        if let Some(id) = event_id {
+            results.insert(id, entry);
+        } else if let Some(e) = entry.get("error") {
+            tracing::info!(%origin, "dropping a PDU: {e}");
+        }
+    }
+    for edu in edus {
+        handle_edu(&fed, &origin, &edu).await;
+    }
+    let answer = json!({ "pdus": results });
+    let (hs, o, a) = (fed.hs.clone(), origin.clone(), answer.clone());
+    blocking(move || hs.store_federation_txn(&o, &txn_id, &a)).await?;
+    Ok(Json(answer))
+}
+
+/// Typing and receipts of the origin's users in rooms they are in; other EDU types are not
+/// handled yet and are dropped.
+async fn handle_edu(fed: &Arc<Federation>, origin: &str, edu: &Value) {
+    let content = edu.get("content").cloned().unwrap_or(Value::Null);
+    let own_user = |u: &str| u.split_once(':').is_some_and(|(_, s)| s == origin);
+    match edu.get("edu_type").and_then(Value::as_str) {
+        Some("m.typing") => {
+            let (Some(room), Some(user)) =
+                (content.get("room_id").and_then(Value::as_str), content.get("user_id").and_then(Value::as_str))
+            else {
+                return;
+            };
+            if !own_user(user) {
+                return;
+            }
+            let typing = content.get("typing").and_then(Value::as_bool).unwrap_or(false);
+            let (hs, room, user) = (fed.hs.clone(), room.to_owned(), user.to_owned());
+            let _ = blocking(move || {
+                if hs.current_membership(&room, &user)?.as_deref() == Some("join") {
+                    hs.set_typing(&room, &user, typing.then_some(Duration::from_secs(30)));
+                }
+                Ok(())
+            })
+            .await;
+        }
+        Some("m.receipt") => {
+            for (room, by_type) in content.as_object().into_iter().flatten() {
+                let Some(reads) = by_type.get("m.read").and_then(Value::as_object) else { continue };
+                for (user, receipt) in reads {
+                    if !own_user(user) {
+                        continue;
+                    }
+                    let Some(event) = receipt
+                        .get("event_ids")
+                        .and_then(Value::as_array)
+                        .and_then(|a| a.last())
+                        .and_then(Value::as_str)
+                    else {
+                        continue;
+                    };
+                    let thread = receipt.pointer("/data/thread_id").and_then(Value::as_str).map(str::to_owned);
+                    let (hs, room, user, event) = (fed.hs.clone(), room.clone(), user.clone(), event.to_owned());
+                    let _ = blocking(move || hs.set_receipt(&user, &room, "m.read", &event, thread.as_deref())).await;
+                }
+            }
+        }
+        _ => {}
+    }
+}
