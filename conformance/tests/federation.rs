@@ -246,7 +246,7 @@ fn hostile_federation_input_is_refused() {
 
     // A signature that does not verify.
     let (forged, mut pdu) = b_id.pdu(message(&ub.user_id, member_auth.clone(), "forged"));
-    pdu["signatures"][&b.name] = json!({ b_id.key_id.clone(): "AAAA".repeat(22) });
+    pdu["signatures"][&b.name] = json!({ b_id.key_id.clone(): "A".repeat(86) });
     send(vec![pdu], "forged");
     assert_ne!(event_on_a(&forged).status, 200, "an event with a bad signature was taken");
 

@@ -214,7 +214,8 @@ impl Homeserver {
         let not_found = || Error::not_found("Event not found.");
         self.room_access(user_id, room_id)?;
         let meta = self.event_meta(event_id)?.ok_or_else(not_found)?;
-        if meta.room_id != room_id || !self.may_see(user_id, event_id)? {
+        // Rejected events were never part of the room; soft-failed ones are hidden from clients.
+        if meta.room_id != room_id || meta.rejected.is_some() || meta.soft_failed || !self.may_see(user_id, event_id)? {
             return Err(not_found());
         }
         self.client_event(event_id, Some(Viewer { user_id, device_id }))?.ok_or_else(not_found)
