@@ -128,7 +128,7 @@ impl Federation {
             let answer = self.client.request(&self.hs, Method::PUT, server, &path, Some(&pdu.json)).await?;
             let stripped = answer.get("knock_room_state").and_then(Value::as_array).cloned().unwrap_or_default();
             let (hs, u, r) = (self.hs.clone(), user_id.to_owned(), room_id.to_owned());
-            return Ok(blocking(move || hs.record_remote_membership(&u, &r, &pdu, "knock", Some(stripped))).await?);
+            return blocking(move || hs.record_remote_membership(&u, &r, &pdu, "knock", Some(stripped))).await;
         }
         let path = format!("/_matrix/federation/v2/send_join/{}/{}", enc(room_id), enc(&pdu.event_id));
         let answer = self.client.request(&self.hs, Method::PUT, server, &path, Some(&pdu.json)).await?;
