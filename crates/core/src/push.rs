@@ -94,8 +94,9 @@ fn lookup<'v>(event: &'v Value, key: &str) -> Option<&'v Value> {
     parts.iter().try_fold(event, |v, p| v.get(p))
 }
 
-/// Glob match (`*`, `?`), case-insensitive.
-fn glob(pattern: &str, text: &str) -> bool {
+/// Glob match (`*`, `?`), case-insensitive: push rule patterns, and the server names of
+/// server ACLs and federation allow/deny lists.
+pub fn glob(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.to_lowercase().chars().collect();
     let t: Vec<char> = text.to_lowercase().chars().collect();
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);

@@ -16,9 +16,11 @@ use crate::{FedError, Federation, blocking};
 /// How long others may cache our key.
 const OUR_KEY_VALIDITY_MS: u64 = 24 * 3600 * 1000;
 
-/// Other servers' key documents as they signed them, for answering notary queries.
+/// Other servers' keys in memory (every request and event needs them), and their key
+/// documents as they signed them, for answering notary queries.
 #[derive(Default)]
 pub struct KeyCache {
+    known: Mutex<HashMap<String, BTreeMap<String, RemoteKey>>>,
     documents: Mutex<HashMap<String, Value>>,
 }
 
@@ -59,9 +61,17 @@ impl Federation {
             let own = RemoteKey { key: key.public_key_base64(), valid_until_ts: u64::MAX, expired_ts: None };
             return Ok(BTreeMap::from([(key.key_id(), own)]));
         }
-        let hs = self.hs.clone();
-        let name = server.to_owned();
-        let known = blocking(move || hs.remote_keys(&name)).await?;
+        let cached = self.keys.known.lock().unwrap_or_else(|e| e.into_inner()).get(server).cloned();
+        let known = match cached {
+            Some(keys) => keys,
+            None => {
+                let hs = self.hs.clone();
+                let name = server.to_owned();
+                let keys = blocking(move || hs.remote_keys(&name)).await?;
+                self.remember(server, &keys);
+                keys
+            }
+        };
         let now = now_ms();
         let fresh = |keys: &BTreeMap<String, RemoteKey>| {
             wanted.iter().all(|id| keys.get(id).is_some_and(|k| k.valid_until_ts > now || k.expired_ts.is_some()))
@@ -71,11 +81,22 @@ impl Federation {
             return Ok(known);
         }
         match self.fetch_keys(server).await {
-            Ok(keys) => Ok(keys),
+            Ok(keys) => {
+                self.remember(server, &keys);
+                Ok(keys)
+            }
             // An unreachable server's keys we already hold still verify what they signed.
             Err(_) if !known.is_empty() => Ok(known),
             Err(e) => Err(e),
         }
+    }
+
+    fn remember(&self, server: &str, keys: &BTreeMap<String, RemoteKey>) {
+        let mut known = self.keys.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known.len() > 10_000 {
+            known.clear();
+        }
+        known.entry(server.to_owned()).or_default().extend(keys.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
 
     async fn fetch_keys(&self, server: &str) -> Result<BTreeMap<String, RemoteKey>, FedError> {

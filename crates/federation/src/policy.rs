@@ -19,30 +19,7 @@ impl ServerPolicy {
     }
 }
 
-/// `*` matches any run of characters, `?` one character; the rest matches itself, ignoring
-/// ASCII case (server names are case-insensitive).
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) =
-        (pattern.to_ascii_lowercase().chars().collect(), text.to_ascii_lowercase().chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
+pub use tandem_core::push::glob;
 
 /// Synapse's default: loopback, private, link-local, shared, documentation and multicast.
 pub const DEFAULT_IP_BLOCKLIST: &[&str] = &[

@@ -77,16 +77,7 @@ impl Homeserver {
                 return Err(Error::new(crate::ErrorKind::RoomInUse, "Room alias already taken"));
             }
             let provisional_id = format!("!{}:{}", Homeserver::random_string(18), self.server_name);
-            let info = RoomInfo {
-                version: version.clone(),
-                create_event: String::new(),
-                extremities: Vec::new(),
-                depth: 0,
-                last_pos: 0,
-                state_group: 0,
-                group_depth: 0,
-                last_receipt_pos: 0,
-            };
+            let info = RoomInfo::new(&version, "");
             let mut room = Room::new(provisional_id, info)?;
 
             let mut create = req.creation_content.clone().unwrap_or_default();

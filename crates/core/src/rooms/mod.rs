@@ -51,6 +51,22 @@ pub struct RoomInfo {
     pub last_receipt_pos: u64,
 }
 
+impl RoomInfo {
+    /// A room with no events yet.
+    pub fn new(version: &str, create_event: &str) -> Self {
+        RoomInfo {
+            version: version.to_owned(),
+            create_event: create_event.to_owned(),
+            extremities: Vec::new(),
+            depth: 0,
+            last_pos: 0,
+            state_group: 0,
+            group_depth: 0,
+            last_receipt_pos: 0,
+        }
+    }
+}
+
 /// What is stored about an event beside its PDU.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EventMeta {

@@ -248,16 +248,7 @@ impl Homeserver {
                         .iter()
                         .find(|p| p.json.get("type").and_then(Value::as_str) == Some("m.room.create"))
                         .ok_or_else(|| Error::bad_json("the room's state has no create event"))?;
-                    let info = RoomInfo {
-                        version: version.to_owned(),
-                        create_event: create.event_id.clone(),
-                        extremities: Vec::new(),
-                        depth: 0,
-                        last_pos: 0,
-                        state_group: 0,
-                        group_depth: 0,
-                        last_receipt_pos: 0,
-                    };
+                    let info = RoomInfo::new(version, &create.event_id);
                     Room::new(room_id.to_owned(), info)?
                 }
             };

@@ -46,16 +46,7 @@ impl Homeserver {
                 Ok(self.pdu(&id)?.and_then(|mut p| p.remove("content")).and_then(|c| c.as_object().cloned()))
             };
 
-            let info = RoomInfo {
-                version: new_version.to_owned(),
-                create_event: String::new(),
-                extremities: Vec::new(),
-                depth: 0,
-                last_pos: 0,
-                state_group: 0,
-                group_depth: 0,
-                last_receipt_pos: 0,
-            };
+            let info = RoomInfo::new(new_version, "");
             let mut new = Room::new(format!("!{}:{}", Homeserver::random_string(18), self.server_name), info)?;
             let old_create = content_of(&old, "m.room.create")?.unwrap_or_default();
             let mut create = Map::new();
