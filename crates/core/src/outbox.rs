@@ -48,7 +48,9 @@ impl Homeserver {
         skip: &[&str],
     ) -> Result<()> {
         let mut servers = self.joined_servers(room, room.info.state_group)?.as_ref().clone();
-        servers.extend(self.joined_servers(room, before)?.iter().cloned());
+        if before != room.info.state_group {
+            servers.extend(self.joined_servers(room, before)?.iter().cloned());
+        }
         for server in servers {
             if server != self.server_name && !skip.contains(&server.as_str()) {
                 self.enqueue(txn, &server, Outgoing::Pdu(event_id.to_owned()));

@@ -109,30 +109,20 @@ impl Client {
         read(destination, response).await
     }
 
-    /// An unsigned GET (the key API), where discovery says the server lives.
-    pub async fn get_unsigned(&self, destination: &str, path: &str) -> Result<Value, FedError> {
+    /// An unsigned request (the key API), where discovery says the server lives.
+    pub async fn unsigned(
+        &self,
+        method: Method,
+        destination: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, FedError> {
         let target = self.target(destination).await?;
-        let response = self
-            .http
-            .get(format!("{}{path}", target.base_url))
-            .header("Host", &target.host)
-            .send()
-            .await
-            .map_err(|e| Self::remote_err(destination, e.to_string()))?;
-        read(destination, response).await
-    }
-
-    /// An unsigned POST (the notary key API).
-    pub async fn post_unsigned(&self, destination: &str, path: &str, body: &Value) -> Result<Value, FedError> {
-        let target = self.target(destination).await?;
-        let response = self
-            .http
-            .post(format!("{}{path}", target.base_url))
-            .header("Host", &target.host)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| Self::remote_err(destination, e.to_string()))?;
+        let mut req = self.http.request(method, format!("{}{path}", target.base_url)).header("Host", &target.host);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let response = req.send().await.map_err(|e| Self::remote_err(destination, e.to_string()))?;
         read(destination, response).await
     }
 }

@@ -69,7 +69,7 @@ impl Federation {
             gaps = self.without_state(&prevs).await?;
         }
         let state_before =
-            if gaps.is_empty() { None } else { Some(self.state_before(origin, room_id, rules, &prevs).await?) };
+            if gaps.is_empty() { None } else { Some(self.state_before(origin, room_id, rules, &prevs, &gaps).await?) };
         let hs = self.hs.clone();
         let room = room_id.to_owned();
         blocking(move || hs.receive_pdu(&room, &pdu, state_before)).await
@@ -129,15 +129,13 @@ impl Federation {
         room_id: &str,
         rules: &RoomVersionRules,
         prevs: &[String],
+        gaps: &[String],
     ) -> Result<tandem_core::rooms::state::StateMap, FedError> {
         let mut maps = Vec::new();
         for prev in prevs {
-            let hs = self.hs.clone();
-            let p = prev.clone();
-            if let Ok(map) = blocking(move || hs.state_at_event(&p, true)).await
-                && hs_has_state(&self.hs, prev).await
-            {
-                maps.push((*map).clone());
+            if !gaps.contains(prev) {
+                let (hs, p) = (self.hs.clone(), prev.clone());
+                maps.push((*blocking(move || hs.state_at_event(&p, true)).await?).clone());
                 continue;
             }
             let path = format!("/_matrix/federation/v1/state/{}?event_id={}", enc(room_id), enc(prev));
@@ -199,11 +197,6 @@ impl Federation {
             _ => Ok(()),
         }
     }
-}
-
-async fn hs_has_state(hs: &Arc<tandem_core::Homeserver>, id: &str) -> bool {
-    let (hs, id) = (hs.clone(), id.to_owned());
-    matches!(blocking(move || hs.events_without_state(std::slice::from_ref(&id))).await, Ok(v) if v.is_empty())
 }
 
 /// The spec's server ACL rules: `deny` first, then `allow`, then IP literals if disallowed.

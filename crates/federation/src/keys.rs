@@ -5,13 +5,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
+use reqwest::Method;
 use ruma::CanonicalJsonObject;
 use ruma::room_version_rules::RoomVersionRules;
 use ruma::signatures::{PublicKeyMap, PublicKeySet, Verified};
 use serde_json::{Value, json};
 use tandem_core::remote_keys::RemoteKey;
 
-use crate::{FedError, Federation, blocking};
+use crate::{FedError, Federation, blocking, now_ms};
 
 /// How long others may cache our key.
 const OUR_KEY_VALIDITY_MS: u64 = 24 * 3600 * 1000;
@@ -22,10 +23,6 @@ const OUR_KEY_VALIDITY_MS: u64 = 24 * 3600 * 1000;
 pub struct KeyCache {
     known: Mutex<HashMap<String, BTreeMap<String, RemoteKey>>>,
     documents: Mutex<HashMap<String, Value>>,
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl Federation {
@@ -100,14 +97,15 @@ impl Federation {
     }
 
     async fn fetch_keys(&self, server: &str) -> Result<BTreeMap<String, RemoteKey>, FedError> {
-        let direct = self.client.get_unsigned(server, "/_matrix/key/v2/server").await;
+        let direct = self.client.unsigned(Method::GET, server, "/_matrix/key/v2/server", None).await;
         let doc = match direct {
             Ok(doc) => doc,
             Err(e) => {
                 let mut found = None;
                 for notary in &self.config.trusted_key_servers {
                     let body = json!({ "server_keys": { server: {} } });
-                    if let Ok(answer) = self.client.post_unsigned(notary, "/_matrix/key/v2/query", &body).await
+                    if let Ok(answer) =
+                        self.client.unsigned(Method::POST, notary, "/_matrix/key/v2/query", Some(&body)).await
                         && let Some(doc) = answer
                             .get("server_keys")
                             .and_then(Value::as_array)

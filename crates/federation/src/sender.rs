@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tracing::Instrument;
 
-use crate::{Federation, blocking};
+use crate::{Federation, blocking, now_ms};
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LAST_RETRY: Duration = Duration::from_secs(300);
@@ -129,8 +129,4 @@ fn log_pdu_errors(answer: &Value) {
             tracing::info!(event_id = %id, "the peer did not accept the event: {error}");
         }
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }

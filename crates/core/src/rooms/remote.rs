@@ -375,17 +375,7 @@ impl Homeserver {
                 return Ok(signed);
             }
         }
-        self.write(|txn| {
-            let pos = txn.pos();
-            txn.batch.put(PDUS, key(&[&signed.event_id]), signed.json.to_string().into_bytes());
-            let meta = EventMeta { outlier: true, ..EventMeta::new(&room_id, pos, 0, 0) };
-            txn.put_json(EVENT_META, key(&[&signed.event_id]), &meta);
-            txn.put_json(STRIPPED_STATE, key(&[&signed.event_id]), &stripped);
-            let row =
-                MembershipRow { membership: "invite".into(), event_id: signed.event_id.clone(), pos, forgotten: false };
-            txn.put_json(MEMBERSHIPS, key(&[&target, &room_id]), &row);
-            Ok(())
-        })?;
+        self.record_remote_membership(&target, &room_id, &signed, "invite", Some(stripped))?;
         Ok(signed)
     }
 
@@ -442,6 +432,6 @@ impl Homeserver {
     /// Whether this server can make events in the room itself: it knows the room and one of
     /// its users is joined.
     pub fn is_resident(&self, room_id: &str) -> Result<bool> {
-        self.server_in_room(room_id, &self.server_name.clone())
+        self.server_in_room(room_id, &self.server_name)
     }
 }

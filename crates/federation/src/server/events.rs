@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::membership::query_values;
 use crate::auth::{Origin, Signed};
-use crate::{FedError, Federation, blocking};
+use crate::{FedError, Federation, blocking, now_ms};
 
 pub fn routes() -> Router<Arc<Federation>> {
     Router::new()
@@ -31,10 +31,6 @@ async fn ensure_in_room(fed: &Arc<Federation>, room: &str, origin: &str) -> Resu
     } else {
         Err(FedError::forbidden("Your server has no member in this room"))
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 async fn event(
