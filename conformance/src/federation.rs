@@ -146,15 +146,17 @@ impl Peer {
             .status()
             .expect("setup.sh");
         assert!(status.success(), "setup.sh failed");
+        let yaml = dir.join("homeserver.yaml");
+        let mut text = std::fs::read_to_string(&yaml).expect("homeserver.yaml");
+        // Off by default in Synapse; Tandem serves its directory to the servers it federates with.
+        text.push_str("\nallow_public_rooms_over_federation: true\n");
         if let Some(allow) = allow {
-            let yaml = dir.join("homeserver.yaml");
-            let mut text = std::fs::read_to_string(&yaml).expect("homeserver.yaml");
-            text.push_str("\nfederation_domain_whitelist:\n");
+            text.push_str("federation_domain_whitelist:\n");
             for s in allow {
                 text.push_str(&format!("  - \"{s}\"\n"));
             }
-            std::fs::write(&yaml, text).expect("write homeserver.yaml");
         }
+        std::fs::write(&yaml, text).expect("write homeserver.yaml");
         let synapse = SynapseDir { peers, dir, client_port, _tmp: tmp };
         synapse.start();
         let server = Server::external(&format!("127.0.0.1:{client_port}"), crate::server::SHARED_SECRET);
@@ -188,8 +190,13 @@ impl Peer {
     }
 }
 
+/// One Synapse starts at a time: a dozen Python processes importing Synapse at once on two
+/// cores can take longer than the recipe's own wait for `/health`.
+static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl SynapseDir {
     fn start(&self) {
+        let _one_at_a_time = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         let status = Command::new("bash")
             .arg(self.peers.join("start.sh"))
             .arg(&self.dir)
@@ -198,6 +205,33 @@ impl SynapseDir {
             .stdout(Stdio::null())
             .status()
             .expect("start.sh");
-        assert!(status.success(), "start.sh failed (see {}/homeserver.log)", self.dir.display());
+        if status.success() {
+            return;
+        }
+        // start.sh gives up after a minute but leaves a slow Synapse running: wait longer for
+        // it, as long as it lives.
+        let pid = std::fs::read_to_string(self.dir.join("run.pid")).unwrap_or_default();
+        let health = format!("http://127.0.0.1:{}/health", self.client_port);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        while std::time::Instant::now() < deadline {
+            if !Path::new(&format!("/proc/{}", pid.trim())).exists() {
+                break;
+            }
+            let up = Command::new("curl").args(["-fsS", "-o", "/dev/null", &health]).stderr(Stdio::null()).status();
+            if up.is_ok_and(|s| s.success()) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let log = std::fs::read_to_string(self.dir.join("homeserver.log")).unwrap_or_default();
+        let stdout = std::fs::read_to_string(self.dir.join("stdout.log")).unwrap_or_default();
+        let tail =
+            |s: &str| s.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        panic!(
+            "Synapse in {} did not start\n--- homeserver.log ---\n{}\n--- stdout.log ---\n{}",
+            self.dir.display(),
+            tail(&log),
+            tail(&stdout)
+        );
     }
 }

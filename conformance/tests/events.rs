@@ -189,3 +189,36 @@ fn relations_and_threads() {
     let roots: Vec<&str> = threads["chunk"].as_array().unwrap().iter().filter_map(|e| e["event_id"].as_str()).collect();
     assert_eq!(roots, [root.as_str()]);
 }
+
+#[test]
+fn timestamp_to_event_finds_the_nearest_event() {
+    let s = server();
+    let u = s.register("jump");
+    let room = u.create_room(json!({}));
+    let first = u.send_text(&room, "first");
+    let event = |id: &str| u.get(&format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(id))).expect(200);
+    let ts_first = event(&first)["origin_server_ts"].as_u64().unwrap();
+    // The clock must move on between the two messages for the lookups to tell them apart.
+    tandem_conformance::eventually(std::time::Duration::from_secs(5), "the clock to move", || {
+        (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 > ts_first + 2)
+            .then_some(())
+    });
+    let second = u.send_text(&room, "second");
+    let ts_second = event(&second)["origin_server_ts"].as_u64().unwrap();
+    assert!(ts_second > ts_first);
+    let jump = |ts: u64, dir: &str| {
+        u.get(&format!("/_matrix/client/v1/rooms/{}/timestamp_to_event?ts={ts}&dir={dir}", enc(&room)))
+    };
+    let found = jump(ts_first + 1, "f").expect(200);
+    assert_eq!(found["event_id"], second.as_str(), "{found}");
+    assert_eq!(found["origin_server_ts"], ts_second);
+    assert_eq!(jump(ts_second - 1, "b").expect(200)["event_id"], first.as_str());
+    assert_eq!(jump(ts_second, "b").expect(200)["event_id"], second.as_str());
+    jump(ts_second + 60_000, "f").expect_err(404, "M_NOT_FOUND");
+    let path = format!("/_matrix/client/v1/rooms/{}/timestamp_to_event?dir=f", enc(&room));
+    assert_eq!(u.get(&path).status, 400, "ts is required");
+    // Not a member: refused.
+    let other = s.register("jump_out");
+    let path = format!("/_matrix/client/v1/rooms/{}/timestamp_to_event?ts={ts_first}&dir=f", enc(&room));
+    other.get(&path).expect_err(403, "M_FORBIDDEN");
+}

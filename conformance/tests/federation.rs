@@ -305,3 +305,67 @@ fn hostile_federation_input_is_refused() {
     assert_eq!(state_before, state_after);
     ua.send_text(&room, "still here");
 }
+
+#[test]
+fn history_from_before_a_join_is_backfilled() {
+    let peers = [Peer::start(Kind::Tandem, None), Peer::start(Kind::Tandem, None), Peer::start(Kind::Synapse, None)];
+    let users: Vec<User> = peers.iter().map(|p| p.server.register("history")).collect();
+    // A room with history on the first Tandem and one on Synapse; users of the other servers
+    // join afterwards and page back through everything said before they came.
+    for (host, joiners) in [(0, [1, 2]), (2, [1, 0])] {
+        let owner = &users[host];
+        let room = owner.create_room(json!({ "preset": "public_chat", "name": "history" }));
+        let said: BTreeSet<String> = (0..30).map(|i| owner.send_text(&room, &format!("before {i}"))).collect();
+        for j in joiners {
+            join_via(&users[j], &room, &peers[host].name);
+            eventually(WAIT, &format!("{} to page back through the history of {room}", users[j].user_id), || {
+                let seen = messages_of(&users[j], &room)?;
+                said.is_subset(&seen).then_some(())
+            });
+        }
+    }
+}
+
+fn hierarchy_ids(user: &User, space: &str) -> Option<Vec<String>> {
+    let r = user.get(&format!("/_matrix/client/v1/rooms/{}/hierarchy", enc(space)));
+    (r.status == 200).then(|| {
+        r.body["rooms"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["room_id"].as_str().map(str::to_owned))
+            .collect()
+    })
+}
+
+#[test]
+fn directories_and_spaces_of_other_servers() {
+    let peers = [Peer::start(Kind::Tandem, None), Peer::start(Kind::Synapse, None)];
+    let users: Vec<User> = peers.iter().map(|p| p.server.register("dir")).collect();
+    for (i, j) in [(0, 1), (1, 0)] {
+        let (owner, reader, owner_server) = (&users[i], &users[j], &peers[i].name);
+        let name = format!("listed on {owner_server}");
+        let room = owner.create_room(json!({ "preset": "public_chat", "visibility": "public", "name": name }));
+
+        // The other server's public room directory, plain and searched.
+        let listed = |r: tandem_conformance::Response| {
+            r.status == 200
+                && r.body["chunk"].as_array().is_some_and(|c| c.iter().any(|e| e["room_id"] == room.as_str()))
+        };
+        eventually(WAIT, "the room in the other server's directory", || {
+            listed(reader.get(&format!("/_matrix/client/v3/publicRooms?server={}", enc(owner_server)))).then_some(())
+        });
+        let search = json!({ "filter": { "generic_search_term": name }, "limit": 10 });
+        let path = format!("/_matrix/client/v3/publicRooms?server={}", enc(owner_server));
+        assert!(listed(reader.post(&path, search)), "a search of the other server's directory");
+
+        // A space on the reader's server with the room as child: its summary comes from the
+        // owner's server.
+        let space = reader.create_room(json!({ "preset": "public_chat", "creation_content": { "type": "m.space" } }));
+        reader.send_state(&space, "m.space.child", &room, json!({ "via": [owner_server] })).expect(200);
+        let found = eventually(WAIT, "the remote child in the hierarchy", || {
+            hierarchy_ids(reader, &space).filter(|ids| ids.contains(&room))
+        });
+        assert_eq!(found[0], space);
+    }
+}

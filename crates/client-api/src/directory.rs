@@ -99,8 +99,8 @@ struct PublicRoomsQuery {
 }
 
 async fn public_rooms(State(api): State<Api>, Q(q): Q<PublicRoomsQuery>) -> ApiResult<Json<Value>> {
-    if q.server.as_deref().is_some_and(|s| s != api.config.server_name) {
-        return Err(MatrixError::not_found("Federation is not available yet"));
+    if let Some(server) = q.server.filter(|s| *s != api.config.server_name) {
+        return Ok(Json(api.hs.network()?.public_rooms(server, q.limit, q.since, None).await?));
     }
     let hs = api.hs.clone();
     Ok(Json(blocking(move || hs.public_rooms(q.limit, q.since.as_deref(), None)).await?))
@@ -120,11 +120,11 @@ async fn search_public_rooms(
     Q(q): Q<PublicRoomsQuery>,
     JsonBody(body): JsonBody<PublicRoomsBody>,
 ) -> ApiResult<Json<Value>> {
-    if q.server.as_deref().is_some_and(|s| s != api.config.server_name) {
-        return Err(MatrixError::not_found("Federation is not available yet"));
-    }
     let term =
         body.filter.as_ref().and_then(|f| f.get("generic_search_term")).and_then(Value::as_str).map(str::to_owned);
+    if let Some(server) = q.server.filter(|s| *s != api.config.server_name) {
+        return Ok(Json(api.hs.network()?.public_rooms(server, body.limit, body.since, term).await?));
+    }
     let hs = api.hs.clone();
     Ok(Json(blocking(move || hs.public_rooms(body.limit, body.since.as_deref(), term.as_deref())).await?))
 }

@@ -53,7 +53,17 @@ impl From<Error> for MatrixError {
             ErrorKind::UnknownToken { soft_logout } => {
                 MatrixError::new(StatusCode::UNAUTHORIZED, errcode, e.message).with("soft_logout", soft_logout)
             }
-            _ => MatrixError::new(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), errcode, e.message),
+            _ => {
+                let mut out = MatrixError::new(
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                    errcode,
+                    e.message,
+                );
+                for (k, v) in e.fields.into_iter().flat_map(|f| *f) {
+                    out = out.with(&k, v);
+                }
+                out
+            }
         }
     }
 }

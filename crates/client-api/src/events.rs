@@ -24,6 +24,7 @@ pub(crate) fn routes() -> Router<Api> {
         .route("/_matrix/client/v3/rooms/{room}/event/{event}", get(event))
         .route("/_matrix/client/v3/rooms/{room}/messages", get(messages))
         .route("/_matrix/client/v3/rooms/{room}/context/{event}", get(context))
+        .route("/_matrix/client/v1/rooms/{room}/timestamp_to_event", get(timestamp_to_event))
         .route("/_matrix/client/v1/rooms/{room}/relations/{event}", get(relations))
         .route("/_matrix/client/v1/rooms/{room}/relations/{event}/{rel}", get(relations_rel))
         .route("/_matrix/client/v1/rooms/{room}/relations/{event}/{rel}/{kind}", get(relations_rel_kind))
@@ -138,7 +139,7 @@ async fn event(
     Ok(Json(blocking(move || hs.get_event(&auth.user_id, Some(&auth.device_id), &room, &event)).await?))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 #[serde(default)]
 struct MessagesQuery {
     from: Option<String>,
@@ -178,12 +179,29 @@ async fn messages(
         d => direction(d, true)?,
     };
     let filter = room_filter(q.filter.as_deref())?;
-    let hs = api.hs.clone();
-    let page = blocking(move || {
-        let viewer = Viewer { user_id: &auth.user_id, device_id: Some(&auth.device_id) };
-        hs.messages(viewer, &room, q.from.as_deref(), q.to.as_deref(), backward, q.limit.unwrap_or(10), &filter)
-    })
-    .await?;
+    let read = |q: MessagesQuery, filter: RoomEventFilter| {
+        let (hs, auth, room) = (api.hs.clone(), auth.clone(), room.clone());
+        blocking(move || {
+            let viewer = Viewer { user_id: &auth.user_id, device_id: Some(&auth.device_id) };
+            hs.messages(viewer, &room, q.from.as_deref(), q.to.as_deref(), backward, q.limit.unwrap_or(10), &filter)
+        })
+    };
+    let mut page = read(q.clone(), filter.clone()).await?;
+    // Past the oldest event held: ask the other servers in the room for more history.
+    if backward && page.end.is_none() && q.to.is_none() {
+        let (hs, r) = (api.hs.clone(), room.clone());
+        let frontier = blocking(move || hs.backfill_frontier(&r)).await?;
+        if !frontier.is_empty()
+            && let Ok(network) = api.hs.network()
+        {
+            let limit = q.limit.unwrap_or(10).clamp(1, 100);
+            match network.backfill(room.clone(), frontier, limit.max(20)).await {
+                Ok(n) if n > 0 => page = read(q, filter).await?,
+                Ok(_) => {}
+                Err(e) => tracing::info!(%room, "backfill: {e}"),
+            }
+        }
+    }
     let mut out = json!({ "chunk": page.chunk, "start": page.start });
     if let Some(end) = page.end {
         out["end"] = end.into();
@@ -192,6 +210,41 @@ async fn messages(
         out["state"] = page.state.into();
     }
     Ok(Json(out))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TimestampQuery {
+    ts: Option<String>,
+    dir: Option<String>,
+}
+
+/// The event nearest a point in time; if this server holds none there, the other servers in
+/// the room are asked.
+async fn timestamp_to_event(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(room): Path<String>,
+    Q(q): Q<TimestampQuery>,
+) -> ApiResult<Json<Value>> {
+    let ts: u64 =
+        q.ts.as_deref()
+            .ok_or_else(|| MatrixError::missing_param("Missing ts parameter"))?
+            .parse()
+            .map_err(|_| MatrixError::invalid_param("ts must be a timestamp in milliseconds"))?;
+    let forward =
+        !direction(Some(q.dir.as_deref().ok_or_else(|| MatrixError::missing_param("Missing dir parameter"))?), true)?;
+    let (hs, r) = (api.hs.clone(), room.clone());
+    let mut found = blocking(move || hs.timestamp_to_event(&auth.user_id, &r, ts, forward)).await?;
+    if found.is_none()
+        && let Ok(network) = api.hs.network()
+    {
+        found = network.timestamp_to_event(room, ts, forward).await.ok().flatten();
+    }
+    let dir = if forward { "f" } else { "b" };
+    let (event_id, origin_server_ts) =
+        found.ok_or_else(|| MatrixError::not_found(format!("Unable to find event from {ts} in direction {dir}")))?;
+    Ok(Json(json!({ "event_id": event_id, "origin_server_ts": origin_server_ts })))
 }
 
 #[derive(Deserialize, Default)]

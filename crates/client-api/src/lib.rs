@@ -17,6 +17,7 @@ mod profile;
 mod ratelimit;
 mod rooms;
 mod search;
+mod spaces;
 mod state;
 mod sync;
 mod uia;
@@ -57,6 +58,7 @@ pub fn router(hs: Arc<Homeserver>, config: ApiConfig) -> Router {
         .merge(keys::routes())
         .merge(media::routes())
         .merge(search::routes())
+        .merge(spaces::routes())
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::unrecognized)
         .with_state(api)

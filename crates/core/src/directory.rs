@@ -161,7 +161,7 @@ impl Homeserver {
         Ok(out)
     }
 
-    fn public_room_chunk(&self, room_id: &str) -> Result<Option<Value>> {
+    pub(crate) fn public_room_chunk(&self, room_id: &str) -> Result<Option<Value>> {
         let Some(info) = self.room_info(room_id)? else { return Ok(None) };
         let state = self.state_map(info.state_group)?;
         let get = |kind: &str, field: &str| -> Result<Option<Value>> {

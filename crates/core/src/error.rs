@@ -27,6 +27,8 @@ pub enum ErrorKind {
     Conflict,
     /// A sliding sync `pos` the server does not know (any more): 400 `M_UNKNOWN_POS`.
     UnknownPos,
+    /// A key backup version that is not the current one: 403 `M_WRONG_ROOM_KEYS_VERSION`.
+    WrongRoomKeysVersion,
     Unknown,
     Internal,
 }
@@ -54,6 +56,7 @@ impl ErrorKind {
             // Exists already: 409 with `M_UNKNOWN`, as the spec gives for aliases.
             ErrorKind::Conflict => (409, "M_UNKNOWN"),
             ErrorKind::UnknownPos => (400, "M_UNKNOWN_POS"),
+            ErrorKind::WrongRoomKeysVersion => (403, "M_WRONG_ROOM_KEYS_VERSION"),
             ErrorKind::Unknown => (400, "M_UNKNOWN"),
             ErrorKind::Internal => (500, "M_UNKNOWN"),
         }
@@ -65,13 +68,20 @@ impl ErrorKind {
 pub struct Error {
     pub kind: ErrorKind,
     pub message: String,
+    /// Fields the Matrix error carries beside `errcode` and `error` (`current_version`, …).
+    pub fields: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into() }
+        Error { kind, message: message.into(), fields: None }
+    }
+    /// Adds a field to the Matrix error.
+    pub fn with(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.fields.get_or_insert_default().insert(name.to_owned(), value.into());
+        self
     }
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Forbidden, message)

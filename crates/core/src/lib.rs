@@ -9,10 +9,12 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod backup;
 pub mod directory;
 mod ephemeral;
 pub mod error;
 pub mod filter;
+pub mod hierarchy;
 pub mod keys;
 pub mod media;
 pub mod network;

@@ -40,6 +40,31 @@ pub trait Network: Send + Sync {
     /// Another server's alias: the room id and servers to join through.
     fn query_alias(&self, alias: String) -> BoxFuture<'_, Result<(String, Vec<String>)>>;
 
+    /// Asks servers in the room for up to `limit` events of history before `frontier` (events
+    /// this server lacks) and adds those that pass the checks; how many were added.
+    fn backfill(&self, room_id: String, frontier: Vec<String>, limit: usize) -> BoxFuture<'_, Result<usize>>;
+
+    /// Asks the other servers in the room for the event nearest `ts`: its id and timestamp.
+    fn timestamp_to_event(
+        &self,
+        room_id: String,
+        ts: u64,
+        forward: bool,
+    ) -> BoxFuture<'_, Result<Option<(String, u64)>>>;
+
+    /// Another server's public room directory (`/publicRooms` with `server`).
+    fn public_rooms(
+        &self,
+        server: String,
+        limit: Option<usize>,
+        since: Option<String>,
+        search: Option<String>,
+    ) -> BoxFuture<'_, Result<Value>>;
+
+    /// `/hierarchy` of a room this server is not in, from the first of `via` that answers: the
+    /// answer as given (`room`, `children`, `inaccessible_children`).
+    fn hierarchy(&self, room_id: String, via: Vec<String>, suggested_only: bool) -> BoxFuture<'_, Result<Value>>;
+
     /// Another server's user's profile (or one field of it).
     fn query_profile(&self, user_id: String, field: Option<String>) -> BoxFuture<'_, Result<Value>>;
 }

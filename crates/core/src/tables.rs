@@ -24,6 +24,12 @@ pub const PDUS: Table = Table("pdus");
 pub const EVENT_META: Table = Table("event_meta");
 /// room_id, stream position → event_id: a room's timeline in stream order.
 pub const TIMELINE: Table = Table("timeline");
+/// room_id, n → event_id: history from before this server's first event in the room, got by
+/// `/backfill`; n = 1 is the newest such event and n grows into the past.
+pub const BACKFILL: Table = Table("backfill");
+/// room_id, origin_server_ts, event_id → "": a room's events by timestamp
+/// (`/timestamp_to_event`).
+pub const TIMESTAMPS: Table = Table("timestamps");
 /// room_id, type, state_key → event_id: the current state.
 pub const CURRENT_STATE: Table = Table("current_state");
 /// group id → [`crate::rooms::state::Group`]: state snapshots as deltas.
@@ -50,6 +56,10 @@ pub const TO_DEVICE: Table = Table("to_device");
 pub const DEVICE_KEYS: Table = Table("device_keys");
 /// user_id, device_id, "algorithm:key_id" → one-time key; fallback keys under "fallback/".
 pub const ONE_TIME_KEYS: Table = Table("one_time_keys");
+/// user_id, version number → a key backup version (algorithm, auth_data, count, etag).
+pub const BACKUP_VERSIONS: Table = Table("backup_versions");
+/// user_id, version, room_id, session_id → the backed-up key data of one session.
+pub const BACKUP_KEYS: Table = Table("backup_keys");
 /// stream position → user_id whose devices or keys changed.
 pub const KEY_CHANGES: Table = Table("key_changes");
 /// user_id → presence object.
@@ -78,6 +88,8 @@ pub const ALL: &[Table] = &[
     PDUS,
     EVENT_META,
     TIMELINE,
+    BACKFILL,
+    TIMESTAMPS,
     CURRENT_STATE,
     STATE_GROUPS,
     MEMBERSHIPS,
@@ -92,6 +104,8 @@ pub const ALL: &[Table] = &[
     DEVICE_KEYS,
     ONE_TIME_KEYS,
     KEY_CHANGES,
+    BACKUP_VERSIONS,
+    BACKUP_KEYS,
     PRESENCE,
     MEDIA,
     OUTBOX,

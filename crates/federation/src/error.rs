@@ -37,6 +37,9 @@ impl FedError {
     pub fn missing_param(message: impl Into<String>) -> Self {
         FedError::Matrix { status: 400, errcode: "M_MISSING_PARAM", message: message.into() }
     }
+    pub fn invalid_param(message: impl Into<String>) -> Self {
+        FedError::Matrix { status: 400, errcode: "M_INVALID_PARAM", message: message.into() }
+    }
 }
 
 impl From<FedError> for tandem_core::Error {

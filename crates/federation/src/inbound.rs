@@ -82,7 +82,7 @@ impl Federation {
     }
 
     /// Fetches the auth chain of an event from `origin` and stores what we lack as outliers.
-    async fn fetch_auth_chain(
+    pub(crate) async fn fetch_auth_chain(
         &self,
         origin: &str,
         room_id: &str,

@@ -10,6 +10,7 @@
 //! - [`tls`]: the optional listener of our own, for set-ups without a reverse proxy.
 
 pub mod auth;
+pub mod backfill;
 pub mod client;
 pub mod discovery;
 mod error;

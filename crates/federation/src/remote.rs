@@ -56,6 +56,70 @@ impl Network for Remote {
         })
     }
 
+    fn backfill(&self, room_id: String, frontier: Vec<String>, limit: usize) -> BoxFuture<'_, CoreResult<usize>> {
+        Box::pin(async move { Ok(self.0.backfill_room(&room_id, frontier, limit).await?) })
+    }
+
+    fn timestamp_to_event(
+        &self,
+        room_id: String,
+        ts: u64,
+        forward: bool,
+    ) -> BoxFuture<'_, CoreResult<Option<(String, u64)>>> {
+        Box::pin(async move { Ok(self.0.timestamp_to_event_remote(&room_id, ts, forward).await?) })
+    }
+
+    fn public_rooms(
+        &self,
+        server: String,
+        limit: Option<usize>,
+        since: Option<String>,
+        search: Option<String>,
+    ) -> BoxFuture<'_, CoreResult<Value>> {
+        Box::pin(async move {
+            let path = "/_matrix/federation/v1/publicRooms";
+            let answer = match search {
+                Some(term) => {
+                    let mut body = json!({ "filter": { "generic_search_term": term } });
+                    if let Some(l) = limit {
+                        body["limit"] = l.into();
+                    }
+                    if let Some(s) = since {
+                        body["since"] = s.into();
+                    }
+                    self.0.client.request(&self.0.hs, Method::POST, &server, path, Some(&body)).await?
+                }
+                None => {
+                    let mut query = Vec::new();
+                    if let Some(l) = limit {
+                        query.push(format!("limit={l}"));
+                    }
+                    if let Some(s) = since {
+                        query.push(format!("since={}", enc(&s)));
+                    }
+                    let path = if query.is_empty() { path.to_owned() } else { format!("{path}?{}", query.join("&")) };
+                    self.0.client.request(&self.0.hs, Method::GET, &server, &path, None).await?
+                }
+            };
+            Ok(answer)
+        })
+    }
+
+    fn hierarchy(&self, room_id: String, via: Vec<String>, suggested_only: bool) -> BoxFuture<'_, CoreResult<Value>> {
+        Box::pin(async move {
+            let path = format!("/_matrix/federation/v1/hierarchy/{}?suggested_only={suggested_only}", enc(&room_id));
+            let mut last = FedError::not_found("No server to ask about this room");
+            for server in via.iter().filter(|s| *s != self.0.server_name()) {
+                match self.0.client.request(&self.0.hs, Method::GET, server, &path, None).await {
+                    Ok(answer) if answer.get("room").is_some_and(Value::is_object) => return Ok(answer),
+                    Ok(_) => last = FedError::bad_json("the hierarchy answer has no room"),
+                    Err(e) => last = e,
+                }
+            }
+            Err(last.into())
+        })
+    }
+
     fn query_profile(&self, user_id: String, field: Option<String>) -> BoxFuture<'_, CoreResult<Value>> {
         Box::pin(async move {
             let server = server_of(&user_id).ok_or_else(|| tandem_core::Error::invalid_param("bad user id"))?;

@@ -9,7 +9,9 @@ use tandem_state_res::{AuthEvent, EventNid, EventType, auth_types_for_event, aut
 use super::{EventMeta, MembershipRow, Room};
 use crate::error::{Error, ErrorKind, Result};
 use crate::server::{Homeserver, Txn};
-use crate::tables::{CURRENT_STATE, EVENT_META, MEMBERSHIPS, PDUS, RELATIONS, ROOMS, TIMELINE, TXNS, key, key_pos};
+use crate::tables::{
+    CURRENT_STATE, EVENT_META, MEMBERSHIPS, PDUS, RELATIONS, ROOMS, TIMELINE, TIMESTAMPS, TXNS, key, key_pos,
+};
 
 /// The spec's limit on a PDU's size.
 pub const MAX_PDU_BYTES: usize = 65_536;
@@ -154,6 +156,7 @@ impl Homeserver {
             outlier: false,
             rejected: None,
             soft_failed: false,
+            backfilled: false,
         };
         if let (Some(target), Some(membership)) = (state_key, event.membership())
             && event.kind == EventType::Member
@@ -199,6 +202,7 @@ impl Homeserver {
             return Ok(());
         }
         txn.batch.put(TIMELINE, key_pos(&[&room.id], meta.pos), event_id.as_bytes().to_vec());
+        txn.batch.put(TIMESTAMPS, super::timestamp::key_of(&room.id, event.origin_server_ts, event_id), Vec::new());
         if let tandem_state_res::Content::Redaction(Some(target)) = &event.content {
             self.stage_redaction(txn, room, target, event_id)?;
         }

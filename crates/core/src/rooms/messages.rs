@@ -22,6 +22,48 @@ pub fn pagination_token(pos: u64) -> String {
     format!("t{pos}")
 }
 
+/// A place between two events of a room's history: `t<pos>` in the timeline (between stream
+/// positions `pos` and `pos + 1`), `b<n>` in the backfill region (between its events `n` and
+/// `n + 1`, counted into the past; `b0` is the same place as `t0`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cursor {
+    Timeline(u64),
+    Backfill(u64),
+}
+
+impl Cursor {
+    fn parse(token: &str) -> Option<Cursor> {
+        match token.strip_prefix('b') {
+            Some(n) => n.parse().ok().map(Cursor::Backfill),
+            None => parse_token(token).map(Cursor::Timeline),
+        }
+    }
+
+    fn token(self) -> String {
+        match self {
+            Cursor::Timeline(p) => pagination_token(p),
+            Cursor::Backfill(n) => format!("b{n}"),
+        }
+    }
+
+    /// The place just past the event at `self`, going in that direction.
+    fn after(self, backward: bool) -> Cursor {
+        match (self, backward) {
+            (Cursor::Timeline(p), true) => Cursor::Timeline(p.saturating_sub(1)),
+            (Cursor::Timeline(p), false) => Cursor::Timeline(p),
+            (Cursor::Backfill(n), true) => Cursor::Backfill(n),
+            (Cursor::Backfill(n), false) => Cursor::Backfill(n.saturating_sub(1)),
+        }
+    }
+
+    fn as_timeline(self) -> Option<u64> {
+        match self {
+            Cursor::Timeline(p) => Some(p),
+            Cursor::Backfill(_) => None,
+        }
+    }
+}
+
 /// What `/messages` returns, before shaping.
 pub struct Page {
     pub chunk: Vec<Value>,
@@ -69,7 +111,8 @@ impl Homeserver {
         Ok((out, more))
     }
 
-    /// `/messages`.
+    /// `/messages`. Backward, the timeline continues into the backfill region (history from
+    /// before this server joined); `end` is absent once neither holds more.
     #[allow(clippy::too_many_arguments)]
     pub fn messages(
         &self,
@@ -82,26 +125,23 @@ impl Homeserver {
         filter: &RoomEventFilter,
     ) -> Result<Page> {
         let access = self.room_access(viewer.user_id, room_id)?;
-        let parse = |t: &str| parse_token(t).ok_or_else(|| Error::invalid_param(format!("Invalid token {t:?}")));
+        let parse = |t: &str| Cursor::parse(t).ok_or_else(|| Error::invalid_param(format!("Invalid token {t:?}")));
         let ceiling = match &access {
             Access::Left { pos, .. } => *pos,
             _ => self.stream_pos(),
         };
         let from = match from {
-            Some(t) => parse(t)?.min(ceiling),
-            None if backward => ceiling,
-            None => 0,
+            Some(t) => match parse(t)? {
+                Cursor::Timeline(p) => Cursor::Timeline(p.min(ceiling)),
+                c => c,
+            },
+            None if backward => Cursor::Timeline(ceiling),
+            None => Cursor::Timeline(0),
         };
         let to = to.map(parse).transpose()?;
         let limit = limit.clamp(1, 1000);
-        let (events, more) = self.timeline_slice(
-            room_id,
-            from,
-            backward,
-            to.or((!backward).then_some(ceiling)),
-            |id| self.visible_and_matching(viewer.user_id, id, filter),
-            limit,
-        )?;
+        let keep = |id: &str| self.visible_and_matching(viewer.user_id, id, filter);
+        let (events, more) = self.page(room_id, from, to, backward, ceiling, keep, limit)?;
         let mut chunk = Vec::with_capacity(events.len());
         let mut senders = BTreeSet::new();
         for (_, id) in &events {
@@ -113,8 +153,7 @@ impl Homeserver {
             }
         }
         let end = match events.last() {
-            Some((pos, _)) if more => Some(pagination_token(if backward { pos - 1 } else { *pos })),
-            Some((pos, _)) if !backward => Some(pagination_token(*pos)),
+            Some((at, _)) if more || !backward => Some(at.after(backward).token()),
             _ => None,
         };
         let state = if filter.lazy_load_members {
@@ -122,7 +161,71 @@ impl Homeserver {
         } else {
             Vec::new()
         };
-        Ok(Page { chunk, start: pagination_token(from), end, state })
+        Ok(Page { chunk, start: from.token(), end, state })
+    }
+
+    /// The events of one `/messages` page, in order, and whether more are left.
+    #[allow(clippy::too_many_arguments)]
+    fn page(
+        &self,
+        room_id: &str,
+        from: Cursor,
+        to: Option<Cursor>,
+        backward: bool,
+        ceiling: u64,
+        mut keep: impl FnMut(&str) -> Result<bool>,
+        limit: usize,
+    ) -> Result<(Vec<(Cursor, String)>, bool)> {
+        let timeline = |list: Vec<(u64, String)>| list.into_iter().map(|(p, id)| (Cursor::Timeline(p), id));
+        let backfill = |list: Vec<(u64, String)>| list.into_iter().map(|(n, id)| (Cursor::Backfill(n), id));
+        let mut out = Vec::new();
+        // Backward into the backfill region, stopping at `to` if it lies there.
+        let back_from = |n: u64, out: &mut Vec<(Cursor, String)>, keep: &mut dyn FnMut(&str) -> Result<bool>| {
+            let (list, mut more) = self.backfill_slice(room_id, n, true, keep, limit - out.len())?;
+            for (m, id) in list {
+                if let Some(Cursor::Backfill(stop)) = to
+                    && m > stop
+                {
+                    more = false;
+                    break;
+                }
+                out.push((Cursor::Backfill(m), id));
+            }
+            Ok::<bool, Error>(more)
+        };
+        match (from, backward) {
+            (Cursor::Timeline(p), true) => {
+                let bound = to.and_then(|c| c.as_timeline());
+                let (list, more) = self.timeline_slice(room_id, p, true, bound, &mut keep, limit)?;
+                out.extend(timeline(list));
+                if more || bound.is_some() {
+                    return Ok((out, more));
+                }
+                let more = back_from(0, &mut out, &mut keep)?;
+                Ok((out, more))
+            }
+            (Cursor::Backfill(n), true) => {
+                let more = back_from(n, &mut out, &mut keep)?;
+                Ok((out, more))
+            }
+            (Cursor::Backfill(n), false) => {
+                let (list, more) = self.backfill_slice(room_id, n, false, &mut keep, limit)?;
+                out.extend(backfill(list));
+                if more || matches!(to, Some(Cursor::Backfill(_))) {
+                    return Ok((out, more));
+                }
+                let bound = to.and_then(|c| c.as_timeline()).unwrap_or(ceiling);
+                let (list, more) = self.timeline_slice(room_id, 0, false, Some(bound), &mut keep, limit - out.len())?;
+                out.extend(timeline(list));
+                Ok((out, more))
+            }
+            (Cursor::Timeline(p), false) => {
+                let bound = to.and_then(|c| c.as_timeline()).unwrap_or(ceiling);
+                let (list, more) = self.timeline_slice(room_id, p, false, Some(bound), &mut keep, limit)?;
+                out.extend(timeline(list));
+                Ok((out, more))
+            }
+        }
     }
 
     fn visible_and_matching(&self, user_id: &str, event_id: &str, filter: &RoomEventFilter) -> Result<bool> {
@@ -174,10 +277,12 @@ impl Homeserver {
         let before_n = limit / 2;
         let after_n = limit - before_n;
         let keep = |id: &str| self.visible_and_matching(viewer.user_id, id, filter);
-        let (before, _) = self.timeline_slice(room_id, meta.pos - 1, true, None, keep, before_n)?;
-        let (after, _) = self.timeline_slice(room_id, meta.pos, false, Some(self.stream_pos()), keep, after_n)?;
+        let at = if meta.backfilled { Cursor::Backfill(meta.pos) } else { Cursor::Timeline(meta.pos) };
+        let ceiling = self.stream_pos();
+        let (before, _) = self.page(room_id, at.after(true), None, true, ceiling, keep, before_n)?;
+        let (after, _) = self.page(room_id, at.after(false), None, false, ceiling, keep, after_n)?;
         let mut senders = BTreeSet::new();
-        let mut render = |list: &[(u64, String)]| -> Result<Vec<Value>> {
+        let mut render = |list: &[(Cursor, String)]| -> Result<Vec<Value>> {
             let mut out = Vec::new();
             for (_, id) in list {
                 if let Some(e) = self.client_event(id, Some(viewer))? {
@@ -194,8 +299,8 @@ impl Homeserver {
         if let Some(s) = event["sender"].as_str() {
             senders.insert(s.to_owned());
         }
-        let start = before.last().map_or(meta.pos - 1, |(p, _)| p - 1);
-        let end = after.last().map_or(meta.pos, |(p, _)| *p);
+        let start = before.last().map_or(at, |(c, _)| *c).after(true);
+        let end = after.last().map_or(at, |(c, _)| *c).after(false);
         let state_map = self.state_map(meta.after)?;
         let mut state = Vec::new();
         for ((kind, state_key), id) in state_map.iter() {
@@ -210,8 +315,8 @@ impl Homeserver {
             "event": event,
             "events_before": events_before,
             "events_after": events_after,
-            "start": pagination_token(start),
-            "end": pagination_token(end),
+            "start": start.token(),
+            "end": end.token(),
             "state": state,
         }))
     }

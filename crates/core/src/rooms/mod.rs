@@ -2,6 +2,7 @@
 //! write works on. Events are made in [`build`], rooms in [`create`], memberships changed in
 //! [`membership`], and read back for clients in [`read`], [`messages`] and [`relations`].
 
+pub mod backfill;
 pub mod build;
 pub mod create;
 pub mod membership;
@@ -13,6 +14,7 @@ pub mod remote;
 mod resolve;
 pub mod send;
 pub mod state;
+pub mod timestamp;
 pub mod upgrade;
 
 use std::collections::HashMap;
@@ -101,6 +103,11 @@ pub struct EventMeta {
     /// in the graph, not shown to clients, not a forward extremity.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub soft_failed: bool,
+    /// History from before this server joined, got by `/backfill`: in the room's backfill
+    /// region (not its timeline, so no sync ever shows it as new), with the state this server
+    /// first knew of the room standing in for the state at it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backfilled: bool,
 }
 
 /// One of a user's rooms.

@@ -343,6 +343,7 @@ impl EventMeta {
             outlier: false,
             rejected: None,
             soft_failed: false,
+            backfilled: false,
         }
     }
 }

@@ -171,14 +171,61 @@ impl Homeserver {
     }
 
     /// `/backfill`: up to `limit` events preceding `from` (and `from` themselves), newest
-    /// first, by walking `prev_events`.
-    pub fn backfill(&self, room_id: &str, from: &[String], limit: usize) -> Result<Vec<Value>> {
-        self.walk_back(room_id, from, &BTreeSet::new(), limit)
+    /// first, by walking `prev_events`; redacted where `server` may not see them.
+    pub fn backfill(&self, server: &str, room_id: &str, from: &[String], limit: usize) -> Result<Vec<Value>> {
+        let events = self.walk_back(room_id, from, &BTreeSet::new(), limit)?;
+        events.into_iter().map(|(id, e)| self.for_server(server, &id, e)).collect()
+    }
+
+    /// Whether `server` may see the event whole: the room's history visibility at the event
+    /// allows it (world readable or shared, or a member of that server invited or joined then,
+    /// as the visibility requires).
+    pub fn server_may_see(&self, server: &str, event_id: &str) -> Result<bool> {
+        let Some(meta) = self.event_meta(event_id)? else { return Ok(false) };
+        let state = self.state_map(meta.after)?;
+        let visibility = self
+            .state_content(&state, "m.room.history_visibility", "")?
+            .and_then(|c| c.get("history_visibility")?.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "shared".to_owned());
+        let allowed: &[&str] = match visibility.as_str() {
+            "invited" => &["invite", "join"],
+            "joined" => &["join"],
+            _ => return Ok(true),
+        };
+        for ((kind, user), id) in state.range(("m.room.member".to_owned(), String::new())..) {
+            if kind != "m.room.member" {
+                break;
+            }
+            if user.split_once(':').is_some_and(|(_, s)| s == server)
+                && let Some(content) = self.pdu(id)?.and_then(|mut p| p.remove("content"))
+                && content.get("membership").and_then(Value::as_str).is_some_and(|m| allowed.contains(&m))
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The event as `server` may see it: whole, or redacted (see [`Self::server_may_see`]).
+    pub fn for_server(&self, server: &str, event_id: &str, pdu: Value) -> Result<Value> {
+        if self.server_may_see(server, event_id)? {
+            return Ok(pdu);
+        }
+        let Some(meta) = self.event_meta(event_id)? else { return Ok(pdu) };
+        let (_, rules) = version_rules(&self.room_version(&meta.room_id)?)?;
+        let Ok(ruma::CanonicalJsonValue::Object(obj)) = ruma::CanonicalJsonValue::try_from(pdu.clone()) else {
+            return Ok(pdu);
+        };
+        match ruma::canonical_json::redact(obj, &rules.redaction, None) {
+            Ok(redacted) => Ok(serde_json::to_value(redacted)?),
+            Err(_) => Ok(pdu),
+        }
     }
 
     /// `/get_missing_events`: events before `latest` and after `earliest`, oldest first.
     pub fn missing_between(
         &self,
+        server: &str,
         room_id: &str,
         earliest: &[String],
         latest: &[String],
@@ -193,10 +240,16 @@ impl Homeserver {
         }
         let mut out = self.walk_back(room_id, &starts, &stop, limit)?;
         out.reverse();
-        Ok(out)
+        out.into_iter().map(|(id, e)| self.for_server(server, &id, e)).collect()
     }
 
-    fn walk_back(&self, room_id: &str, from: &[String], stop: &BTreeSet<String>, limit: usize) -> Result<Vec<Value>> {
+    fn walk_back(
+        &self,
+        room_id: &str,
+        from: &[String],
+        stop: &BTreeSet<String>,
+        limit: usize,
+    ) -> Result<Vec<(String, Value)>> {
         // Newest first by depth, as Synapse answers.
         let mut queue: Vec<(i64, String)> = Vec::new();
         let mut seen = HashSet::new();
@@ -223,7 +276,7 @@ impl Homeserver {
                     queue.push((p.get("depth").and_then(Value::as_i64).unwrap_or(0), prev));
                 }
             }
-            out.push(pdu);
+            out.push((id, pdu));
         }
         Ok(out)
     }

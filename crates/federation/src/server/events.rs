@@ -21,6 +21,7 @@ pub fn routes() -> Router<Arc<Federation>> {
         .route("/_matrix/federation/v1/event_auth/{room}/{event}", get(event_auth))
         .route("/_matrix/federation/v1/backfill/{room}", get(backfill))
         .route("/_matrix/federation/v1/get_missing_events/{room}", post(missing_events))
+        .route("/_matrix/federation/v1/timestamp_to_event/{room}", get(timestamp_to_event))
 }
 
 async fn ensure_in_room(fed: &Arc<Federation>, room: &str, origin: &str) -> Result<(), FedError> {
@@ -43,7 +44,12 @@ async fn event(
     let meta = blocking(move || hs.event_meta(&id)).await?.ok_or_else(|| FedError::not_found("Unknown event"))?;
     ensure_in_room(&fed, &meta.room_id, &origin).await?;
     let hs = fed.hs.clone();
-    let pdu = blocking(move || hs.pdu(&event_id)).await?.ok_or_else(|| FedError::not_found("Unknown event"))?;
+    let pdu = blocking(move || match hs.pdu(&event_id)? {
+        Some(pdu) => hs.for_server(&origin, &event_id, Value::Object(pdu)).map(Some),
+        None => Ok(None),
+    })
+    .await?
+    .ok_or_else(|| FedError::not_found("Unknown event"))?;
     Ok(Json(json!({ "origin": fed.server_name(), "origin_server_ts": now_ms(), "pdus": [pdu] })))
 }
 
@@ -121,7 +127,7 @@ async fn backfill(
         return Err(FedError::missing_param("v is required"));
     }
     let hs = fed.hs.clone();
-    let pdus = blocking(move || hs.backfill(&room, &from, limit)).await?;
+    let pdus = blocking(move || hs.backfill(&origin, &room, &from, limit)).await?;
     Ok(Json(json!({ "origin": fed.server_name(), "origin_server_ts": now_ms(), "pdus": pdus })))
 }
 
@@ -142,6 +148,31 @@ async fn missing_events(
     let (earliest, latest) = (ids("earliest_events"), ids("latest_events"));
     let limit = body.get("limit").and_then(Value::as_u64).unwrap_or(10).min(100) as usize;
     let hs = fed.hs.clone();
-    let events = blocking(move || hs.missing_between(&room, &earliest, &latest, limit)).await?;
+    let events = blocking(move || hs.missing_between(&origin, &room, &earliest, &latest, limit)).await?;
     Ok(Json(json!({ "events": events })))
+}
+
+async fn timestamp_to_event(
+    State(fed): State<Arc<Federation>>,
+    Origin(origin): Origin,
+    Path(room): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, FedError> {
+    ensure_in_room(&fed, &room, &origin).await?;
+    let ts: u64 = query_values(&query, "ts")
+        .pop()
+        .ok_or_else(|| FedError::missing_param("ts is required"))?
+        .parse()
+        .map_err(|_| FedError::invalid_param("ts must be a timestamp in milliseconds"))?;
+    let forward = match query_values(&query, "dir").pop().as_deref() {
+        Some("f") => true,
+        Some("b") => false,
+        Some(_) => return Err(FedError::invalid_param("dir must be f or b")),
+        None => return Err(FedError::missing_param("dir is required")),
+    };
+    let hs = fed.hs.clone();
+    let found = blocking(move || hs.event_near(&room, ts, forward, |id| hs.server_may_see(&origin, id))).await?;
+    let (event_id, origin_server_ts) =
+        found.ok_or_else(|| FedError::not_found(format!("Unable to find event from {ts}")))?;
+    Ok(Json(json!({ "event_id": event_id, "origin_server_ts": origin_server_ts })))
 }

@@ -2,6 +2,7 @@
 //! [`crate::auth`]), `/_matrix/key/*` and `/.well-known/matrix/server`.
 
 mod events;
+mod hierarchy;
 mod keys;
 mod membership;
 mod query;
@@ -21,6 +22,7 @@ pub fn router(fed: Arc<Federation>) -> Router {
         .merge(membership::routes())
         .merge(events::routes())
         .merge(query::routes())
+        .merge(hierarchy::routes())
         .with_state(fed)
         .layer(axum::middleware::from_fn(trace::request_span))
 }

@@ -1,4 +1,5 @@
-//! Queries: `/version`, profiles and room aliases of this server's users and rooms.
+//! Queries: `/version`, profiles and room aliases of this server's users and rooms, and its
+//! public room directory.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::membership::query_values;
-use crate::auth::Origin;
+use crate::auth::{Origin, Signed};
 use crate::{FedError, Federation, blocking};
 
 pub fn routes() -> Router<Arc<Federation>> {
@@ -16,6 +17,7 @@ pub fn routes() -> Router<Arc<Federation>> {
         .route("/_matrix/federation/v1/version", get(version))
         .route("/_matrix/federation/v1/query/profile", get(profile))
         .route("/_matrix/federation/v1/query/directory", get(directory))
+        .route("/_matrix/federation/v1/publicRooms", get(public_rooms).post(search_public_rooms))
 }
 
 async fn version() -> Json<Value> {
@@ -68,4 +70,30 @@ async fn directory(
     })
     .await?;
     Ok(Json(json!({ "room_id": room, "servers": servers })))
+}
+
+async fn public_rooms(
+    State(fed): State<Arc<Federation>>,
+    Origin(_origin): Origin,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, FedError> {
+    let limit = query_values(&query, "limit").pop().map(|l| l.parse::<usize>()).transpose();
+    let limit = limit.map_err(|_| FedError::invalid_param("limit must be a number"))?;
+    let since = query_values(&query, "since").pop();
+    let hs = fed.hs.clone();
+    Ok(Json(blocking(move || hs.public_rooms(limit, since.as_deref(), None)).await?))
+}
+
+async fn search_public_rooms(
+    State(fed): State<Arc<Federation>>,
+    Signed { body, .. }: Signed,
+) -> Result<Json<Value>, FedError> {
+    let limit = match body.get("limit") {
+        None | Some(Value::Null) => None,
+        Some(l) => Some(l.as_u64().ok_or_else(|| FedError::bad_json("limit must be a number"))? as usize),
+    };
+    let since = body.get("since").and_then(Value::as_str).map(str::to_owned);
+    let term = body.pointer("/filter/generic_search_term").and_then(Value::as_str).map(str::to_owned);
+    let hs = fed.hs.clone();
+    Ok(Json(blocking(move || hs.public_rooms(limit, since.as_deref(), term.as_deref())).await?))
 }
