@@ -4,6 +4,7 @@
 //! engine; errors become Matrix errors in one place ([`error`]).
 
 mod account;
+mod backup;
 mod devices;
 mod directory;
 mod discovery;
@@ -56,6 +57,7 @@ pub fn router(hs: Arc<Homeserver>, config: ApiConfig) -> Router {
         .merge(misc::routes())
         .merge(directory::routes())
         .merge(keys::routes())
+        .merge(backup::routes())
         .merge(media::routes())
         .merge(search::routes())
         .merge(spaces::routes())

@@ -81,8 +81,17 @@ impl Homeserver {
         }
     }
 
+    /// The newest version not deleted: the one keys go to.
     fn current_backup(&self, user_id: &str) -> Result<Option<(u64, Version)>> {
-        Ok(self.last_backup_version(user_id)?.filter(|(_, v)| !v.deleted))
+        let prefix = key(&[user_id]);
+        for entry in self.db.scan(BACKUP_VERSIONS, &prefix, &key_pos(&[user_id], u64::MAX), Direction::Backward)? {
+            let (k, v) = entry?;
+            let version: Version = serde_json::from_slice(&v)?;
+            if !version.deleted {
+                return Ok(Some((trailing_pos(&k), version)));
+            }
+        }
+        Ok(None)
     }
 
     fn version_json(n: u64, v: &Version) -> Value {
