@@ -29,6 +29,8 @@ pub enum ErrorKind {
     UnknownPos,
     /// A key backup version that is not the current one: 403 `M_WRONG_ROOM_KEYS_VERSION`.
     WrongRoomKeysVersion,
+    /// A key signature that does not verify: 400 `M_INVALID_SIGNATURE`.
+    InvalidSignature,
     Unknown,
     Internal,
 }
@@ -57,6 +59,7 @@ impl ErrorKind {
             ErrorKind::Conflict => (409, "M_UNKNOWN"),
             ErrorKind::UnknownPos => (400, "M_UNKNOWN_POS"),
             ErrorKind::WrongRoomKeysVersion => (403, "M_WRONG_ROOM_KEYS_VERSION"),
+            ErrorKind::InvalidSignature => (400, "M_INVALID_SIGNATURE"),
             ErrorKind::Unknown => (400, "M_UNKNOWN"),
             ErrorKind::Internal => (500, "M_UNKNOWN"),
         }

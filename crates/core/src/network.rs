@@ -65,6 +65,15 @@ pub trait Network: Send + Sync {
     /// answer as given (`room`, `children`, `inaccessible_children`).
     fn hierarchy(&self, room_id: String, via: Vec<String>, suggested_only: bool) -> BoxFuture<'_, Result<Value>>;
 
+    /// `/user/keys/query` on `server`: its users' device and cross-signing keys.
+    fn query_keys(&self, server: String, request: Value) -> BoxFuture<'_, Result<Value>>;
+
+    /// `/user/keys/claim` on `server`: one-time keys of its users' devices.
+    fn claim_keys(&self, server: String, request: Value) -> BoxFuture<'_, Result<Value>>;
+
+    /// Fetches another server's user's devices (`/user/devices`) into the device list cache.
+    fn resync_devices(&self, user_id: String) -> BoxFuture<'_, Result<()>>;
+
     /// Another server's user's profile (or one field of it).
     fn query_profile(&self, user_id: String, field: Option<String>) -> BoxFuture<'_, Result<Value>>;
 }

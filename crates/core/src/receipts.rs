@@ -97,15 +97,62 @@ impl Homeserver {
         if !matches!(presence, "online" | "unavailable" | "offline") {
             return Err(Error::invalid_param(format!("Invalid presence state {presence:?}")));
         }
+        let servers = if self.is_local(user_id) { self.servers_sharing_rooms(user_id)? } else { Default::default() };
+        self.store_presence(user_id, presence, status_msg, Self::now_ms(), &servers)
+    }
+
+    /// Stores a presence; for a local user, tells the servers sharing a room with it too
+    /// (`m.presence`).
+    fn store_presence(
+        &self,
+        user_id: &str,
+        presence: &str,
+        status_msg: Option<&str>,
+        last_active_ts: u64,
+        servers: &std::collections::BTreeSet<String>,
+    ) -> Result<()> {
         self.write(|txn| {
             let pos = txn.pos();
-            let mut value = json!({ "presence": presence, "last_active_ts": Self::now_ms(), "pos": pos });
+            let mut value = json!({ "presence": presence, "last_active_ts": last_active_ts, "pos": pos });
             if let Some(msg) = status_msg {
                 value["status_msg"] = msg.into();
             }
             txn.put_json(PRESENCE, key(&[user_id]), &value);
+            if !servers.is_empty() {
+                let mut update = json!({
+                    "user_id": user_id, "presence": presence, "last_active_ago": 0,
+                    "currently_active": presence == "online",
+                });
+                if let Some(msg) = status_msg {
+                    update["status_msg"] = msg.into();
+                }
+                let edu = json!({ "edu_type": "m.presence", "content": { "push": [update] } });
+                for server in servers {
+                    self.enqueue(txn, server, crate::outbox::Outgoing::Edu(edu.clone()));
+                }
+            }
             Ok(())
         })
+    }
+
+    /// An `m.presence` EDU from `origin`: the presence of its own users.
+    pub fn receive_presence(&self, origin: &str, content: &Value) -> Result<()> {
+        for update in content.get("push").and_then(Value::as_array).into_iter().flatten() {
+            let (Some(user_id), Some(presence)) =
+                (update.get("user_id").and_then(Value::as_str), update.get("presence").and_then(Value::as_str))
+            else {
+                continue;
+            };
+            if user_id.split_once(':').map(|(_, s)| s) != Some(origin)
+                || !matches!(presence, "online" | "unavailable" | "offline")
+            {
+                continue;
+            }
+            let ago = update.get("last_active_ago").and_then(Value::as_u64).unwrap_or(0);
+            let msg = update.get("status_msg").and_then(Value::as_str);
+            self.store_presence(user_id, presence, msg, Self::now_ms().saturating_sub(ago), &Default::default())?;
+        }
+        Ok(())
     }
 
     /// A user's presence in the client format, and the position it was set at.

@@ -61,7 +61,7 @@ impl Homeserver {
         let access_token = format!("tdm_{}", Homeserver::random_string(40));
         let refresh_token = refreshable.then(|| format!("tdr_{}", Homeserver::random_string(40)));
         let expires_in_ms = refreshable.then_some(REFRESHABLE_TOKEN_LIFETIME_MS);
-        self.write(|txn| {
+        let new_device = self.write(|txn| {
             let old: Option<Device> = self.get_json(DEVICES, &key(&[user_id, &device_id]))?;
             let mut device = old.clone().unwrap_or_else(|| Device {
                 device_id: device_id.clone(),
@@ -88,8 +88,11 @@ impl Homeserver {
             if old.is_none() {
                 self.note_key_change(txn, user_id);
             }
-            Ok(())
+            Ok(old.is_none())
         })?;
+        if new_device {
+            self.share_device_change(user_id, &device_id, false)?;
+        }
         Ok(NewSession { user_id: user_id.to_owned(), device_id, access_token, refresh_token, expires_in_ms })
     }
 
@@ -133,7 +136,8 @@ impl Homeserver {
             txn.put_json(DEVICES, key(&[user_id, device_id]), &device);
             self.note_key_change(txn, user_id);
             Ok(())
-        })
+        })?;
+        self.share_device_change(user_id, device_id, false)
     }
 
     /// Removes devices with their tokens, keys and pending to-device messages.
@@ -152,7 +156,11 @@ impl Homeserver {
             }
             self.note_key_change(txn, user_id);
             Ok(())
-        })
+        })?;
+        for device_id in device_ids {
+            self.share_device_change(user_id, device_id, true)?;
+        }
+        Ok(())
     }
 
     /// Logs out every device but `keep`.

@@ -374,14 +374,14 @@ impl Homeserver {
             out.insert("to_device".into(), json!({ "next_batch": now.0.to_string(), "events": events }));
         }
         if enabled("e2ee") {
-            let changed = match since {
+            let (changed, left) = match since {
                 Some((s, _)) => self.key_changes(user_id, s, now.0)?,
-                None => Vec::new(),
+                None => Default::default(),
             };
             out.insert(
                 "e2ee".into(),
                 json!({
-                    "device_lists": { "changed": changed, "left": [] },
+                    "device_lists": { "changed": changed, "left": left },
                     "device_one_time_keys_count": self.one_time_key_counts(user_id, device_id)?,
                     "device_unused_fallback_key_types": self.unused_fallback_key_types(user_id, device_id)?,
                 }),

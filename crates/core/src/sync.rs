@@ -104,11 +104,11 @@ impl Homeserver {
         any |= !to_device.is_empty();
         let presence = self.presence_since(req.user_id, since_pos, req.filter)?;
         any |= !presence.is_empty();
-        let changed = match since_pos {
+        let (changed, left) = match since_pos {
             Some(s) => self.key_changes(req.user_id, s, to.pos)?,
-            None => Vec::new(),
+            None => Default::default(),
         };
-        any |= !changed.is_empty();
+        any |= !changed.is_empty() || !left.is_empty();
 
         let mut rooms = json!({});
         for (name, map) in [("join", join), ("invite", invite), ("leave", leave), ("knock", knock)] {
@@ -122,7 +122,7 @@ impl Homeserver {
             "account_data": { "events": global },
             "presence": { "events": presence },
             "to_device": { "events": to_device },
-            "device_lists": { "changed": changed, "left": [] },
+            "device_lists": { "changed": changed, "left": left },
             "device_one_time_keys_count": self.one_time_key_counts(req.user_id, req.device_id)?,
             "device_unused_fallback_key_types": self.unused_fallback_key_types(req.user_id, req.device_id)?,
         });

@@ -56,6 +56,16 @@ pub const TO_DEVICE: Table = Table("to_device");
 pub const DEVICE_KEYS: Table = Table("device_keys");
 /// user_id, device_id, "algorithm:key_id" → one-time key; fallback keys under "fallback/".
 pub const ONE_TIME_KEYS: Table = Table("one_time_keys");
+/// user_id, `master` | `self_signing` | `user_signing` → a cross-signing key (local users'
+/// as uploaded; other servers' users' as their servers reported them).
+pub const CROSS_SIGNING_KEYS: Table = Table("cross_signing_keys");
+/// user_id, device id or cross-signing public key, signer user_id, signer key id → a
+/// signature uploaded after the key (`/keys/signatures/upload`).
+pub const KEY_SIGNATURES: Table = Table("key_signatures");
+/// user_id → the device list's state: the last update sent (local users) or applied (others).
+pub const DEVICE_LISTS: Table = Table("device_lists");
+/// user_id, device_id → another server's user's device keys, as cached.
+pub const REMOTE_DEVICES: Table = Table("remote_devices");
 /// user_id, version number → a key backup version (algorithm, auth_data, count, etag).
 pub const BACKUP_VERSIONS: Table = Table("backup_versions");
 /// user_id, version, room_id, session_id → the backed-up key data of one session.
@@ -104,6 +114,10 @@ pub const ALL: &[Table] = &[
     DEVICE_KEYS,
     ONE_TIME_KEYS,
     KEY_CHANGES,
+    CROSS_SIGNING_KEYS,
+    KEY_SIGNATURES,
+    DEVICE_LISTS,
+    REMOTE_DEVICES,
     BACKUP_VERSIONS,
     BACKUP_KEYS,
     PRESENCE,

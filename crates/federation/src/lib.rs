@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod backfill;
 pub mod client;
+pub mod devices;
 pub mod discovery;
 mod error;
 pub mod inbound;

@@ -120,6 +120,24 @@ impl Network for Remote {
         })
     }
 
+    fn query_keys(&self, server: String, request: Value) -> BoxFuture<'_, CoreResult<Value>> {
+        Box::pin(async move {
+            let path = "/_matrix/federation/v1/user/keys/query";
+            Ok(self.0.client.request(&self.0.hs, Method::POST, &server, path, Some(&request)).await?)
+        })
+    }
+
+    fn claim_keys(&self, server: String, request: Value) -> BoxFuture<'_, CoreResult<Value>> {
+        Box::pin(async move {
+            let path = "/_matrix/federation/v1/user/keys/claim";
+            Ok(self.0.client.request(&self.0.hs, Method::POST, &server, path, Some(&request)).await?)
+        })
+    }
+
+    fn resync_devices(&self, user_id: String) -> BoxFuture<'_, CoreResult<()>> {
+        Box::pin(async move { Ok(self.0.resync_devices(&user_id).await?) })
+    }
+
     fn query_profile(&self, user_id: String, field: Option<String>) -> BoxFuture<'_, CoreResult<Value>> {
         Box::pin(async move {
             let server = server_of(&user_id).ok_or_else(|| tandem_core::Error::invalid_param("bad user id"))?;

@@ -206,6 +206,19 @@ impl Homeserver {
         if let tandem_state_res::Content::Redaction(Some(target)) = &event.content {
             self.stage_redaction(txn, room, target, event_id)?;
         }
+        // Joining or leaving changes who must track whose devices (`device_lists` in `/sync`).
+        if event.kind == EventType::Member
+            && let Some(target) = event.state_key()
+        {
+            let joined = |e: Option<&AuthEvent>| e.and_then(|e| e.membership()).is_some_and(|m| m.as_str() == "join");
+            let before = match &meta.prev_state {
+                Some(id) => Some(room.auth_event(self, id)?),
+                None => None,
+            };
+            if joined(Some(event)) != joined(before.as_deref()) {
+                self.note_key_change(txn, target);
+            }
+        }
         if let Some(target) = relates_to {
             txn.batch.put(RELATIONS, key_pos(&[&target], meta.pos), event_id.as_bytes().to_vec());
             if let Some(mut target_meta) = self.event_meta(&target)?

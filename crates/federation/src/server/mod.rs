@@ -7,6 +7,7 @@ mod keys;
 mod membership;
 mod query;
 mod send;
+mod user;
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ pub fn router(fed: Arc<Federation>) -> Router {
         .merge(events::routes())
         .merge(query::routes())
         .merge(hierarchy::routes())
+        .merge(user::routes())
         .with_state(fed)
         .layer(axum::middleware::from_fn(trace::request_span))
 }

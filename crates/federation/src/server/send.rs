@@ -59,8 +59,8 @@ async fn send(
     Ok(Json(answer))
 }
 
-/// Typing and receipts of the origin's users in rooms they are in; other EDU types are not
-/// handled yet and are dropped.
+/// EDUs: typing and receipts of the origin's users in rooms they are in, presence, device list
+/// and signing key updates, to-device messages. Unknown types are dropped.
 async fn handle_edu(fed: &Arc<Federation>, origin: &str, edu: &Value) {
     let content = edu.get("content").cloned().unwrap_or(Value::Null);
     let own_user = |u: &str| u.split_once(':').is_some_and(|(_, s)| s == origin);
@@ -103,6 +103,18 @@ async fn handle_edu(fed: &Arc<Federation>, origin: &str, edu: &Value) {
                     let (hs, room, user, event) = (fed.hs.clone(), room.clone(), user.clone(), event.to_owned());
                     let _ = blocking(move || hs.set_receipt(&user, &room, "m.read", &event, thread.as_deref())).await;
                 }
+            }
+        }
+        Some("m.presence") => {
+            let (hs, o) = (fed.hs.clone(), origin.to_owned());
+            let _ = blocking(move || hs.receive_presence(&o, &content)).await;
+        }
+        Some("m.device_list_update") => fed.device_list_update(origin, &content).await,
+        Some("m.signing_key_update") => fed.signing_key_update(origin, &content).await,
+        Some("m.direct_to_device") => {
+            let (hs, o) = (fed.hs.clone(), origin.to_owned());
+            if let Err(e) = blocking(move || hs.receive_to_device(&o, &content)).await {
+                tracing::info!(%origin, "to-device message refused: {e}");
             }
         }
         _ => {}

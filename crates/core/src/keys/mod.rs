@@ -1,5 +1,11 @@
-//! What clients need at start-up for end-to-end encryption, between local users: device keys,
-//! one-time and fallback keys, key change tracking, and to-device messages.
+//! End-to-end encryption: device keys, one-time and fallback keys and key change tracking
+//! here; cross-signing in [`cross_signing`], device lists across servers in [`device_lists`],
+//! to-device messages in [`to_device`]. Other servers' users are answered from the device list
+//! cache where it can be trusted; what it cannot answer the HTTP layer asks their servers.
+
+pub mod cross_signing;
+pub mod device_lists;
+pub mod to_device;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -7,7 +13,19 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
 use crate::server::{Homeserver, Txn};
-use crate::tables::{DEVICE_KEYS, KEY_CHANGES, ONE_TIME_KEYS, TO_DEVICE, TXNS, key, key_pos, trailing_pos};
+use crate::tables::{DEVICE_KEYS, KEY_CHANGES, ONE_TIME_KEYS, key, key_pos, trailing_pos};
+
+/// A `/keys/query` as far as this server can answer it, and what other servers must answer.
+#[derive(Debug, Default)]
+pub struct KeyQuery {
+    /// `device_keys`, `master_keys`, `self_signing_keys`, `user_signing_keys`, `failures`.
+    pub answer: Value,
+    /// Other servers' users sharing a room with the asker whose cache is empty or stale:
+    /// resync them (`/user/devices`), then answer them from the cache.
+    pub resync: Vec<(String, Vec<String>)>,
+    /// Other users, by server: ask their servers (`/user/keys/query`).
+    pub remote: BTreeMap<String, Map<String, Value>>,
+}
 
 const FALLBACK: &str = "fallback/";
 
@@ -20,7 +38,8 @@ impl Homeserver {
     /// `/keys/upload`: returns the one-time key counts.
     pub fn upload_keys(&self, user_id: &str, device_id: &str, body: &Value) -> Result<Value> {
         let obj = body.as_object().ok_or_else(|| Error::bad_json("body must be an object"))?;
-        self.write(|txn| {
+        let device_changed = self.write(|txn| {
+            let mut device_changed = false;
             if let Some(dk) = obj.get("device_keys").filter(|v| !v.is_null()) {
                 let dk_obj = dk.as_object().ok_or_else(|| Error::bad_json("device_keys must be an object"))?;
                 if dk_obj.get("user_id").and_then(Value::as_str) != Some(user_id)
@@ -33,6 +52,7 @@ impl Homeserver {
                 if old.as_deref() != Some(&new[..]) {
                     txn.batch.put(DEVICE_KEYS, key(&[user_id, device_id]), new);
                     self.note_key_change(txn, user_id);
+                    device_changed = true;
                 }
             }
             for (field, prefix) in [("one_time_keys", ""), ("fallback_keys", FALLBACK)] {
@@ -63,8 +83,11 @@ impl Homeserver {
                     txn.put_json(ONE_TIME_KEYS, key(&[user_id, device_id, &format!("{prefix}{key_id}")]), &stored);
                 }
             }
-            Ok(())
+            Ok(device_changed)
         })?;
+        if device_changed {
+            self.share_device_change(user_id, device_id, false)?;
+        }
         Ok(json!({ "one_time_key_counts": self.one_time_key_counts(user_id, device_id)? }))
     }
 
@@ -99,37 +122,92 @@ impl Homeserver {
         Ok(out.into_iter().collect())
     }
 
-    /// `/keys/query` for local users.
-    pub fn query_keys(&self, request: &Value) -> Result<Value> {
+    /// `/keys/query` as `viewer`: local users and cached remote ones are answered here;
+    /// the rest is returned for the HTTP layer to ask other servers.
+    pub fn query_keys(&self, viewer: &str, request: &Value) -> Result<KeyQuery> {
         let wanted = request
             .get("device_keys")
             .and_then(Value::as_object)
             .ok_or_else(|| Error::bad_json("device_keys must be an object"))?;
-        let mut device_keys = Map::new();
+        let mut query = KeyQuery { answer: json!({ "device_keys": {}, "failures": {} }), ..KeyQuery::default() };
         for (user_id, devices) in wanted {
-            let devices: Vec<&str> = match devices.as_array() {
-                Some(list) => list.iter().filter_map(Value::as_str).collect(),
+            let devices: Vec<String> = match devices.as_array() {
+                Some(list) => list.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
                 None => return Err(Error::bad_json("device lists must be arrays")),
             };
-            let mut out = Map::new();
-            for device in self.devices(user_id)? {
-                if !devices.is_empty() && !devices.contains(&device.device_id.as_str()) {
-                    continue;
-                }
-                if let Some(bytes) = self.db.get(DEVICE_KEYS, &key(&[user_id, &device.device_id]))? {
-                    let mut keys: Value = serde_json::from_slice(&bytes)?;
-                    if let Some(name) = &device.display_name {
-                        keys["unsigned"] = json!({ "device_display_name": name });
+            if self.is_local(user_id) {
+                let mut out = Map::new();
+                for device in self.devices(user_id)? {
+                    if !devices.is_empty() && !devices.contains(&device.device_id) {
+                        continue;
                     }
-                    out.insert(device.device_id.clone(), keys);
+                    if let Some(keys) = self.device_keys_for(viewer, user_id, &device)? {
+                        out.insert(device.device_id.clone(), keys);
+                    }
                 }
+                query.answer["device_keys"][user_id] = Value::Object(out);
+                self.add_cross_signing(viewer, user_id, &mut query.answer)?;
+            } else if let Some(cached) = self.cached_remote_devices(user_id, &devices)? {
+                query.answer["device_keys"][user_id] = Value::Object(cached);
+                self.add_cross_signing(viewer, user_id, &mut query.answer)?;
+            } else if self.share_a_room(viewer, user_id)? {
+                query.resync.push((user_id.clone(), devices));
+            } else if let Some((_, server)) = user_id.split_once(':') {
+                query.remote.entry(server.to_owned()).or_default().insert(user_id.clone(), json!(devices));
             }
-            device_keys.insert(user_id.clone(), Value::Object(out));
         }
-        Ok(json!({ "device_keys": device_keys, "failures": {} }))
+        Ok(query)
     }
 
-    /// `/keys/claim` for local users: a one-time key, else the fallback key.
+    /// Answers resynced users from the cache, once their devices were fetched.
+    pub fn answer_resynced(&self, viewer: &str, users: &[(String, Vec<String>)], answer: &mut Value) -> Result<()> {
+        for (user_id, devices) in users {
+            if let Some(cached) = self.cached_remote_devices(user_id, devices)? {
+                answer["device_keys"][user_id] = Value::Object(cached);
+                self.add_cross_signing(viewer, user_id, answer)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn add_cross_signing(&self, viewer: &str, user_id: &str, answer: &mut Value) -> Result<()> {
+        let [master, self_signing, user_signing] = self.cross_signing_keys_for(viewer, user_id)?;
+        for (field, k) in
+            [("master_keys", master), ("self_signing_keys", self_signing), ("user_signing_keys", user_signing)]
+        {
+            if let Some(k) = k {
+                if answer.get(field).is_none() {
+                    answer[field] = json!({});
+                }
+                answer[field][user_id] = k;
+            }
+        }
+        Ok(())
+    }
+
+    /// `/user/keys/query` from another server: local users only, as that server sees them.
+    pub fn query_keys_for_server(&self, request: &Value) -> Result<Value> {
+        let wanted = request
+            .get("device_keys")
+            .and_then(Value::as_object)
+            .ok_or_else(|| Error::bad_json("device_keys must be an object"))?;
+        let mut local = Map::new();
+        for (user, devices) in wanted {
+            if self.is_local(user) {
+                local.insert(user.clone(), devices.clone());
+            }
+        }
+        // A server sees what the world sees: the users' own signatures only.
+        let mut answer = self.query_keys("", &json!({ "device_keys": local }))?.answer;
+        if let Some(obj) = answer.as_object_mut() {
+            obj.remove("failures");
+            obj.remove("user_signing_keys");
+        }
+        Ok(answer)
+    }
+
+    /// `/keys/claim` (and `/user/keys/claim`) for local users: a one-time key, else the
+    /// fallback key.
     pub fn claim_keys(&self, request: &Value) -> Result<Value> {
         let wanted = request
             .get("one_time_keys")
@@ -139,6 +217,10 @@ impl Homeserver {
             let mut result = Map::new();
             for (user_id, devices) in wanted {
                 let devices = devices.as_object().ok_or_else(|| Error::bad_json("expected an object of devices"))?;
+                // Other servers' users are claimed from their servers.
+                if !self.is_local(user_id) {
+                    continue;
+                }
                 let mut per_user = Map::new();
                 for (device_id, algorithm) in devices {
                     let algorithm = algorithm.as_str().ok_or_else(|| Error::bad_json("algorithm must be a string"))?;
@@ -171,86 +253,53 @@ impl Homeserver {
         })
     }
 
-    /// Users sharing a room with `user_id` whose keys changed in `(from, to]`.
-    pub fn key_changes(&self, user_id: &str, from: u64, to: u64) -> Result<Vec<String>> {
-        let mut changed = BTreeSet::new();
+    /// `device_lists` for `user_id` over `(from, to]`: users sharing a room with it whose
+    /// keys or memberships changed, or who joined a room it is in (all the members of a room
+    /// it joined itself), and the users among those changes it no longer shares a room with.
+    pub fn key_changes(&self, user_id: &str, from: u64, to: u64) -> Result<(Vec<String>, Vec<String>)> {
+        let mut changes = BTreeSet::new();
         for entry in self.db.scan(KEY_CHANGES, &[], &key_pos(&[], from + 1), tandem_storage::Direction::Forward)? {
             let (k, v) = entry?;
             if trailing_pos(&k) > to {
                 break;
             }
-            changed.insert(String::from_utf8_lossy(&v).into_owned());
+            changes.insert(String::from_utf8_lossy(&v).into_owned());
         }
         let mut shared = BTreeSet::from([user_id.to_owned()]);
-        for room in self.joined_rooms(user_id)? {
-            for (member, _) in self.members_with(&room, "join")? {
-                shared.insert(member);
+        let mut changed = BTreeSet::new();
+        let mut gone = BTreeSet::new();
+        let mut joined = Vec::new();
+        for (room, row) in self.memberships(user_id)? {
+            let now = row.pos > from && row.pos <= to;
+            match row.membership.as_str() {
+                "join" => {
+                    for (member, _) in self.members_with(&room, "join")? {
+                        if now && member != user_id {
+                            changed.insert(member.clone());
+                        }
+                        shared.insert(member);
+                    }
+                    joined.push(room);
+                }
+                // A room left just now: its members may be no one to track any more.
+                "leave" | "ban" if now => gone.extend(self.members_with(&room, "join")?.into_iter().map(|(m, _)| m)),
+                _ => {}
             }
         }
-        Ok(changed.into_iter().filter(|u| shared.contains(u)).collect())
-    }
-
-    /// `/sendToDevice` to local users (`*` for all of a user's devices).
-    pub fn send_to_device(
-        &self,
-        sender: &str,
-        sender_device: &str,
-        kind: &str,
-        txn_id: &str,
-        messages: &Value,
-    ) -> Result<()> {
-        let messages = messages.as_object().ok_or_else(|| Error::bad_json("messages must be an object"))?;
-        self.write(|txn| {
-            let txn_key = key(&[sender, sender_device, &format!("to_device/{txn_id}")]);
-            if self.db.get(TXNS, &txn_key)?.is_some() {
-                return Ok(());
-            }
-            txn.batch.put(TXNS, txn_key, Vec::new());
-            for (user_id, devices) in messages {
-                let devices = devices.as_object().ok_or_else(|| Error::bad_json("expected an object of devices"))?;
-                if !self.is_local(user_id) {
-                    continue;
-                }
-                for (device_id, content) in devices {
-                    let targets: Vec<String> = if device_id == "*" {
-                        self.devices(user_id)?.into_iter().map(|d| d.device_id).collect()
-                    } else {
-                        vec![device_id.clone()]
-                    };
-                    for target in targets {
-                        let pos = txn.pos();
-                        let message = json!({ "sender": sender, "type": kind, "content": content });
-                        txn.put_json(TO_DEVICE, key_pos(&[user_id, &target], pos), &message);
+        for user in changes {
+            if shared.contains(&user) {
+                changed.insert(user);
+            } else {
+                // Someone who left a room the user is in.
+                for room in &joined {
+                    if matches!(self.current_membership(room, &user)?.as_deref(), Some("leave" | "ban")) {
+                        gone.insert(user.clone());
+                        break;
                     }
                 }
             }
-            Ok(())
-        })
-    }
-
-    /// To-device messages for a device after `since`; those up to `since` were acknowledged by
-    /// the client's use of that token and are deleted.
-    pub fn to_device_since(&self, user_id: &str, device_id: &str, since: u64, up_to: u64) -> Result<Vec<Value>> {
-        let prefix = key(&[user_id, device_id]);
-        let mut out = Vec::new();
-        let mut acknowledged = Vec::new();
-        for entry in self.db.scan_prefix(TO_DEVICE, &prefix)? {
-            let (k, v) = entry?;
-            let pos = trailing_pos(&k);
-            if pos <= since {
-                acknowledged.push(k.into_vec());
-            } else if pos <= up_to {
-                out.push(serde_json::from_slice(&v)?);
-            }
         }
-        if !acknowledged.is_empty() {
-            self.write(|txn| {
-                for k in acknowledged {
-                    txn.batch.delete(TO_DEVICE, k);
-                }
-                Ok(())
-            })?;
-        }
-        Ok(out)
+        let left: Vec<String> = gone.into_iter().filter(|u| !shared.contains(u)).collect();
+        Ok((changed.into_iter().collect(), left))
     }
 }
