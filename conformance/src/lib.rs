@@ -9,6 +9,7 @@
 
 pub mod bench;
 pub mod client;
+pub mod e2ee;
 pub mod fedclient;
 pub mod federation;
 pub mod http;

@@ -369,3 +369,104 @@ fn directories_and_spaces_of_other_servers() {
         assert_eq!(found[0], space);
     }
 }
+
+/// Logs `user` in on a new device: its access token and device id.
+fn login(user: &User) -> (String, String) {
+    let body = json!({
+        "type": "m.login.password", "password": user.password,
+        "identifier": { "type": "m.id.user", "user": user.user_id },
+    });
+    let r = user.server.call("POST", "/_matrix/client/v3/login", None, Some(&body)).expect(200);
+    (r["access_token"].as_str().expect("token").to_owned(), r["device_id"].as_str().expect("device").to_owned())
+}
+
+#[test]
+fn encryption_keys_and_to_device_messages_cross_servers() {
+    use tandem_conformance::e2ee::{Key, device_keys};
+    let peers = [Peer::start(Kind::Tandem, None), Peer::start(Kind::Synapse, None)];
+    for (i, j) in [(0, 1), (1, 0)] {
+        let (alice, bob) = (peers[i].server.register("keys_a"), peers[j].server.register("keys_b"));
+        let room = alice.create_room(json!({ "preset": "private_chat" }));
+        alice.invite(&room, &bob.user_id);
+        wait_invite(&bob, &room);
+        join_via(&bob, &room, &peers[i].name);
+
+        // Bob's device keys, a one-time key and a master key.
+        let dk = device_keys(&bob.user_id, &bob.device_id, &Key::generate());
+        let otk = json!({ "signed_curve25519:AAAAHQ": { "key": "onetime", "signatures": {} } });
+        bob.post("/_matrix/client/v3/keys/upload", json!({ "device_keys": dk, "one_time_keys": otk })).expect(200);
+        let master = Key::generate();
+        bob.post(
+            "/_matrix/client/v3/keys/device_signing/upload",
+            json!({ "master_key": master.cross_signing(&bob.user_id, "master") }),
+        )
+        .expect(200);
+
+        let query = || {
+            alice
+                .post("/_matrix/client/v3/keys/query", json!({ "device_keys": { bob.user_id.clone(): [] } }))
+                .expect(200)
+        };
+        eventually(WAIT, "bob's keys through his server", || {
+            let q = query();
+            let device = &q["device_keys"][&bob.user_id][&bob.device_id];
+            (device["keys"] == dk["keys"]
+                && q["master_keys"][&bob.user_id]["keys"][master.cross_signing_id()].is_string())
+            .then_some(())
+        });
+        let claim = json!({ "one_time_keys": { bob.user_id.clone(): { bob.device_id.clone(): "signed_curve25519" } } });
+        let claimed = alice.post("/_matrix/client/v3/keys/claim", claim).expect(200);
+        assert_eq!(
+            claimed["one_time_keys"][&bob.user_id][&bob.device_id]["signed_curve25519:AAAAHQ"]["key"], "onetime",
+            "{claimed}"
+        );
+
+        // A to-device message reaches bob's device once.
+        let txn = format!("fed{}", rand_suffix());
+        let message = json!({ "messages": { bob.user_id.clone(): { bob.device_id.clone(): { "hello": "bob" } } } });
+        alice.put(&format!("/_matrix/client/v3/sendToDevice/m.test/{txn}"), message).expect(200);
+        bob.sync_until(None, WAIT, |s| {
+            s["to_device"]["events"]
+                .as_array()?
+                .iter()
+                .find(|e| e["content"]["hello"] == "bob" && e["sender"] == alice.user_id.as_str())
+                .map(|_| ())
+        });
+
+        // A new device of bob's: alice hears of the change and sees it; deleted, it is gone.
+        let since = alice.sync(None, "")["next_batch"].as_str().expect("next_batch").to_owned();
+        let (token2, device2) = login(&bob);
+        let dk2 = device_keys(&bob.user_id, &device2, &Key::generate());
+        let up = bob.server.call(
+            "POST",
+            "/_matrix/client/v3/keys/upload",
+            Some(&token2),
+            Some(&json!({ "device_keys": dk2 })),
+        );
+        up.expect(200);
+        alice.sync_until(Some(&since), WAIT, |s| {
+            s["device_lists"]["changed"].as_array()?.iter().any(|u| u == bob.user_id.as_str()).then_some(())
+        });
+        eventually(WAIT, "bob's second device at alice", || {
+            query()["device_keys"][&bob.user_id].get(&device2).map(|_| ())
+        });
+        let path = format!("/_matrix/client/v3/devices/{device2}");
+        let challenge = bob.delete(&path, Some(json!({})));
+        let session = challenge.body["session"].as_str().unwrap_or_default().to_owned();
+        let auth = json!({ "auth": {
+            "type": "m.login.password", "session": session, "password": bob.password,
+            "identifier": { "type": "m.id.user", "user": bob.user_id },
+        }});
+        bob.delete(&path, Some(auth)).expect(200);
+        eventually(WAIT, "bob's deleted device to leave alice's view", || {
+            let q = query();
+            (q["device_keys"][&bob.user_id].get(&device2).is_none()
+                && q["device_keys"][&bob.user_id].get(&bob.device_id).is_some())
+            .then_some(())
+        });
+    }
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
+}
