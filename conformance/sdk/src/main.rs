@@ -1,7 +1,11 @@
-//! Two users chat through a homeserver with the Rust SDK that Element X is built on: its sync
-//! service (simplified sliding sync plus the encryption sync), room list and timeline.
+//! The Rust SDK that Element X is built on, against homeservers: its sync service (simplified
+//! sliding sync plus the encryption sync), room list, timeline and end-to-end encryption.
 //!
-//! usage: tandem-sdk-check BASE_URL      (prints "ok" and exits 0 on success)
+//! usage: tandem-sdk-check BASE_URL              two users chat
+//!        tandem-sdk-check e2ee URL_A URL_B      encrypted rooms between a user of each server
+//! (prints "ok" and exits 0 on success)
+
+mod e2ee;
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,7 +18,7 @@ use matrix_sdk::{Client, RoomState};
 use matrix_sdk_ui::sync_service::SyncService;
 use matrix_sdk_ui::timeline::RoomExt;
 
-async fn user(url: &str, name: &str) -> Result<(Client, SyncService)> {
+pub(crate) async fn user(url: &str, name: &str) -> Result<(Client, SyncService)> {
     let client = Client::builder().homeserver_url(url).build().await?;
     let mut req = RegisterRequest::new();
     req.username = Some(name.into());
@@ -27,7 +31,7 @@ async fn user(url: &str, name: &str) -> Result<(Client, SyncService)> {
 }
 
 /// Polls `check` every 50 ms until it holds, failing with `what` after the deadline.
-async fn until(what: &str, deadline: Instant, mut check: impl AsyncFnMut() -> bool) -> Result<()> {
+pub(crate) async fn until(what: &str, deadline: Instant, mut check: impl AsyncFnMut() -> bool) -> Result<()> {
     while !check().await {
         if Instant::now() > deadline {
             bail!("timed out waiting for {what}");
@@ -39,7 +43,14 @@ async fn until(what: &str, deadline: Instant, mut check: impl AsyncFnMut() -> bo
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let url = std::env::args().nth(1).context("usage: tandem-sdk-check BASE_URL")?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("e2ee") {
+        let (a, b) = (args.get(1).context("URL_A")?, args.get(2).context("URL_B")?);
+        e2ee::run(a, b).await?;
+        println!("ok");
+        return Ok(());
+    }
+    let url = args.first().cloned().context("usage: tandem-sdk-check BASE_URL")?;
     let suffix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?.as_nanos() % 1_000_000_000;
     let (alice, alice_sync) = user(&url, &format!("sdkalice{suffix}")).await?;
     let (bob, bob_sync) = user(&url, &format!("sdkbob{suffix}")).await?;

@@ -34,7 +34,19 @@ async fn create_room(
     JsonBody(body): JsonBody<CreateRoom>,
 ) -> ApiResult<Json<Value>> {
     let hs = api.hs.clone();
+    // Users of other servers are invited once the room exists, through their servers.
+    let remote: Vec<String> =
+        body.invite.iter().filter(|u| !u.ends_with(&format!(":{}", api.config.server_name))).cloned().collect();
+    let is_direct = body.is_direct;
+    let creator = auth.user_id.clone();
     let room_id = blocking(move || hs.create_room(&auth.user_id, body)).await?;
+    for target in remote {
+        let network = api.hs.network()?;
+        if let Err(e) = network.invite(creator.clone(), room_id.clone(), target.clone(), None, is_direct).await {
+            // As Synapse does: the room stays created; the invite can be sent again.
+            tracing::info!(%room_id, %target, "inviting a user of another server failed: {e}");
+        }
+    }
     Ok(Json(json!({ "room_id": room_id })))
 }
 
@@ -103,7 +115,7 @@ async fn membership_via(
             hs.network()?.leave(sender, room.clone()).await?;
             Ok(room)
         }
-        "invite" if resident && !local_target => Ok(hs.network()?.invite(sender, room, target, reason).await?),
+        "invite" if resident && !local_target => Ok(hs.network()?.invite(sender, room, target, reason, false).await?),
         _ => blocking(move || hs.set_membership(&sender, &room, &target, membership, reason.as_deref(), None)).await,
     }
 }

@@ -35,6 +35,7 @@ pub trait Network: Send + Sync {
         room_id: String,
         target: String,
         reason: Option<String>,
+        is_direct: bool,
     ) -> BoxFuture<'_, Result<String>>;
 
     /// Another server's alias: the room id and servers to join through.

@@ -38,8 +38,9 @@ impl Network for Remote {
         room_id: String,
         target: String,
         reason: Option<String>,
+        is_direct: bool,
     ) -> BoxFuture<'_, CoreResult<String>> {
-        Box::pin(async move { Ok(self.0.invite_remote(&sender, &room_id, &target, reason).await?) })
+        Box::pin(async move { Ok(self.0.invite_remote(&sender, &room_id, &target, reason, is_direct).await?) })
     }
 
     fn query_alias(&self, alias: String) -> BoxFuture<'_, CoreResult<(String, Vec<String>)>> {
@@ -266,12 +267,16 @@ impl Federation {
         room_id: &str,
         target: &str,
         reason: Option<String>,
+        is_direct: bool,
     ) -> Result<String, FedError> {
         let server = server_of(target).ok_or_else(|| FedError::bad_json("bad user id"))?.to_owned();
         let mut content = Map::new();
         content.insert("membership".into(), "invite".into());
         if let Some(r) = reason {
             content.insert("reason".into(), r.into());
+        }
+        if is_direct {
+            content.insert("is_direct".into(), true.into());
         }
         let (hs, s, r, t) = (self.hs.clone(), sender.to_owned(), room_id.to_owned(), target.to_owned());
         let (prepared, stripped) = blocking(move || {

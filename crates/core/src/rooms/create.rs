@@ -168,7 +168,8 @@ impl Homeserver {
                 let content = json!({ "topic": topic, "m.topic": [{ "body": topic, "mimetype": "text/plain" }] });
                 self.append(txn, &mut room, creator, NewEvent::state("m.room.topic", "", content))?;
             }
-            for user in &req.invite {
+            // Users of other servers are invited through their servers afterwards.
+            for user in req.invite.iter().filter(|u| self.is_local(u)) {
                 let mut content = json!({ "membership": "invite" });
                 if req.is_direct {
                     content["is_direct"] = true.into();
