@@ -175,3 +175,48 @@ fn cross_signing_keys_and_signatures() {
     assert!(query(&v)["master_keys"][&u.user_id]["signatures"][&v.user_id][v_usk.cross_signing_id()].is_string());
     assert!(query(&u)["master_keys"][&u.user_id]["signatures"].get(&v.user_id).is_none());
 }
+
+#[test]
+fn a_dehydrated_device_collects_to_device_messages() {
+    use tandem_conformance::e2ee::{Key, device_keys};
+    let s = server();
+    let u = s.register("dehydrate");
+    let sender = s.register("dehydrate_sender");
+    let base = "/_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device";
+    u.get(base).expect_err(404, "M_NOT_FOUND");
+    let device_id = format!("DEHYDRATED{}", rand_id());
+    let body = json!({
+        "device_id": device_id, "initial_device_display_name": "dehydrated device",
+        "device_data": { "algorithm": "m.dehydration.v1.olm", "device_pickle": "pickled" },
+        "device_keys": device_keys(&u.user_id, &device_id, &Key::generate()),
+        "one_time_keys": { "signed_curve25519:AAAAAQ": { "key": "otk", "signatures": {} } },
+    });
+    assert_eq!(u.put(base, body).expect(200)["device_id"], device_id.as_str());
+    let got = u.get(base).expect(200);
+    assert_eq!(got["device_id"], device_id.as_str());
+    assert_eq!(got["device_data"]["device_pickle"], "pickled");
+    // Its keys are published like any device's.
+    let q =
+        sender.post("/_matrix/client/v3/keys/query", json!({ "device_keys": { u.user_id.clone(): [] } })).expect(200);
+    assert!(q["device_keys"][&u.user_id][&device_id]["keys"].is_object(), "{q}");
+
+    // A room key sent while no other device is online waits for it.
+    let message = json!({ "messages": { u.user_id.clone(): { device_id.clone(): { "room_key": "k" } } } });
+    sender.put(&format!("/_matrix/client/v3/sendToDevice/m.room.encrypted/dh{}", rand_id()), message).expect(200);
+    let events = format!("{base}/{device_id}/events");
+    let first = u.post(&events, json!({})).expect(200);
+    assert_eq!(first["events"][0]["content"]["room_key"], "k", "{first}");
+    assert_eq!(first["events"][0]["sender"], sender.user_id.as_str());
+    let next = first["next_batch"].as_str().expect("next_batch").to_owned();
+    let second = u.post(&events, json!({ "next_batch": next })).expect(200);
+    assert!(second["events"].as_array().is_some_and(|e| e.is_empty()), "{second}");
+
+    // Not the dehydrated device: refused. Deleted: gone.
+    assert_ne!(u.post(&format!("{base}/{}/events", u.device_id), json!({})).status, 200);
+    assert_eq!(u.delete(base, None).expect(200)["device_id"], device_id.as_str());
+    u.get(base).expect_err(404, "M_NOT_FOUND");
+}
+
+fn rand_id() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
+}

@@ -23,6 +23,14 @@ pub(crate) fn routes() -> Router<Api> {
         .route("/_matrix/client/v3/keys/changes", get(changes))
         .route("/_matrix/client/v3/keys/device_signing/upload", post(upload_signing_keys))
         .route("/_matrix/client/v3/keys/signatures/upload", post(upload_signatures))
+        .route(
+            "/_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device",
+            put(put_dehydrated).get(get_dehydrated).delete(delete_dehydrated),
+        )
+        .route(
+            "/_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device/{device}/events",
+            post(dehydrated_events),
+        )
         .route("/_matrix/client/v3/sendToDevice/{kind}/{txn}", put(send_to_device))
 }
 
@@ -189,4 +197,32 @@ async fn send_to_device(
     let hs = api.hs.clone();
     blocking(move || hs.send_to_device(&auth.user_id, &auth.device_id, &kind, &txn, &body.messages)).await?;
     Ok(ok())
+}
+
+async fn put_dehydrated(State(api): State<Api>, auth: Auth, JsonBody(body): JsonBody<Value>) -> ApiResult<Json<Value>> {
+    let hs = api.hs.clone();
+    let device_id = blocking(move || hs.put_dehydrated_device(&auth.user_id, &body)).await?;
+    Ok(Json(json!({ "device_id": device_id })))
+}
+
+async fn get_dehydrated(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Value>> {
+    let hs = api.hs.clone();
+    Ok(Json(blocking(move || hs.get_dehydrated_device(&auth.user_id)).await?))
+}
+
+async fn delete_dehydrated(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Value>> {
+    let hs = api.hs.clone();
+    let device_id = blocking(move || hs.delete_dehydrated_device(&auth.user_id)).await?;
+    Ok(Json(json!({ "device_id": device_id })))
+}
+
+async fn dehydrated_events(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(device): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    let next = body.get("next_batch").and_then(Value::as_str).map(str::to_owned);
+    let hs = api.hs.clone();
+    Ok(Json(blocking(move || hs.dehydrated_device_events(&auth.user_id, &device, next.as_deref())).await?))
 }

@@ -66,6 +66,8 @@ pub const KEY_SIGNATURES: Table = Table("key_signatures");
 pub const DEVICE_LISTS: Table = Table("device_lists");
 /// user_id, device_id → another server's user's device keys, as cached.
 pub const REMOTE_DEVICES: Table = Table("remote_devices");
+/// user_id → the user's dehydrated device (MSC3814): its id and the client's encrypted data.
+pub const DEHYDRATED_DEVICES: Table = Table("dehydrated_devices");
 /// user_id, version number → a key backup version (algorithm, auth_data, count, etag).
 pub const BACKUP_VERSIONS: Table = Table("backup_versions");
 /// user_id, version, room_id, session_id → the backed-up key data of one session.
@@ -118,6 +120,7 @@ pub const ALL: &[Table] = &[
     KEY_SIGNATURES,
     DEVICE_LISTS,
     REMOTE_DEVICES,
+    DEHYDRATED_DEVICES,
     BACKUP_VERSIONS,
     BACKUP_KEYS,
     PRESENCE,

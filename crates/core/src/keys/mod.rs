@@ -1,9 +1,10 @@
 //! End-to-end encryption: device keys, one-time and fallback keys and key change tracking
-//! here; cross-signing in [`cross_signing`], device lists across servers in [`device_lists`],
+//! here; cross-signing in [`cross_signing`], dehydrated devices in [`dehydrated`], device lists across servers in [`device_lists`],
 //! to-device messages in [`to_device`]. Other servers' users are answered from the device list
 //! cache where it can be trusted; what it cannot answer the HTTP layer asks their servers.
 
 pub mod cross_signing;
+pub mod dehydrated;
 pub mod device_lists;
 pub mod to_device;
 
