@@ -13,7 +13,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde_json::{Value, json};
 use tandem_core::Homeserver;
 
-use crate::discovery::{Discovery, ip_literal, split_server_name};
+use crate::discovery::{Discovery, Overrides, ip_literal, split_server_name};
 use crate::policy::IpRange;
 use crate::{FedError, FederationConfig};
 
@@ -42,15 +42,26 @@ impl Client {
                 .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
                 .with_no_client_auth()
         };
+        let overrides = Overrides::default();
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
+            .dns_resolver(Arc::new(overrides.clone()))
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
             .user_agent(concat!("Tandem/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FedError::Internal(format!("HTTP client: {e}")))?;
+        let dns = match hickory_resolver::TokioResolver::builder_tokio() {
+            Ok(builder) => Some(builder.build()),
+            Err(e) => {
+                tracing::warn!("no DNS configuration for SRV lookups: {e}");
+                None
+            }
+        };
+        let mut discovery = Discovery::new(Box::new(crate::discovery::Network { http: http.clone(), dns }));
+        discovery.overrides = overrides;
         let blocklist = config.ip_range_blocklist.iter().filter_map(|r| IpRange::parse(r)).collect();
-        Ok(Client { http, discovery: Discovery::default(), blocklist, policy: config.policy.clone() })
+        Ok(Client { http, discovery, blocklist, policy: config.policy.clone() })
     }
 
     fn remote_err(server: &str, message: impl Into<String>) -> FedError {
@@ -64,11 +75,11 @@ impl Client {
         }
         let target = self
             .discovery
-            .resolve(&self.http, destination)
+            .resolve(destination)
             .await
             .ok_or_else(|| Self::remote_err(destination, "not a valid server name"))?;
         let url = reqwest::Url::parse(&target.base_url).map_err(|e| Self::remote_err(destination, e.to_string()))?;
-        let host = url.host_str().unwrap_or_default().to_owned();
+        let host = target.connect_host.clone().unwrap_or_else(|| url.host_str().unwrap_or_default().to_owned());
         let port = url.port().unwrap_or(8448);
         let ips: Vec<IpAddr> = match ip_literal(&host) {
             Some(ip) => vec![ip],
