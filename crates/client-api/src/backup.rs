@@ -6,6 +6,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use tandem_core::Homeserver;
 use tandem_core::backup::Scope;
 
 use crate::error::{ApiResult, MatrixError};
@@ -123,26 +124,39 @@ fn scope<'a>(room: &'a Option<String>, session: &'a Option<String>) -> Scope<'a>
     }
 }
 
-async fn read(
+type KeysOp = fn(&Homeserver, &str, &str, Scope<'_>) -> tandem_core::Result<Value>;
+
+/// Runs a read or delete of the keys in scope.
+async fn on_keys(
     api: &Api,
     user_id: String,
     version: String,
     room: Option<String>,
     session: Option<String>,
+    op: KeysOp,
 ) -> ApiResult<Json<Value>> {
     let hs = api.hs.clone();
-    Ok(Json(blocking(move || hs.get_backup_keys(&user_id, &version, scope(&room, &session))).await?))
+    Ok(Json(blocking(move || op(&hs, &user_id, &version, scope(&room, &session))).await?))
+}
+
+async fn read(
+    api: &Api,
+    user: String,
+    version: String,
+    room: Option<String>,
+    session: Option<String>,
+) -> ApiResult<Json<Value>> {
+    on_keys(api, user, version, room, session, Homeserver::get_backup_keys).await
 }
 
 async fn remove(
     api: &Api,
-    user_id: String,
+    user: String,
     version: String,
     room: Option<String>,
     session: Option<String>,
 ) -> ApiResult<Json<Value>> {
-    let hs = api.hs.clone();
-    Ok(Json(blocking(move || hs.delete_backup_keys(&user_id, &version, scope(&room, &session))).await?))
+    on_keys(api, user, version, room, session, Homeserver::delete_backup_keys).await
 }
 
 async fn get_all(State(api): State<Api>, auth: Auth, Q(q): Q<VersionQuery>) -> ApiResult<Json<Value>> {
