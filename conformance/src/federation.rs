@@ -56,8 +56,17 @@ impl Drop for SynapseDir {
     }
 }
 
+/// A free port below Linux's ephemeral range (32768–60999), so that while a server is down
+/// for a restart no other process's outgoing connection or `:0` listener can take its port
+/// (its server name includes the port).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    for _ in 0..1000 {
+        let port = 20_000 + rand::random::<u16>() % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000");
 }
 
 /// The Synapse recipe: `TANDEM_PEERS`, or `shared/peers/synapse` beside the repository.

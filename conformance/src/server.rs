@@ -76,8 +76,12 @@ pub fn launch(bin: &Path, data: &Path, env: &[(&str, &str)]) -> (Child, String) 
     }
     let mut child = cmd.spawn().expect("spawn tandem");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut before = Vec::new();
     let addr = loop {
-        let line = lines.next().expect("tandem exited before listening").expect("log line");
+        let Some(Ok(line)) = lines.next() else {
+            panic!("tandem exited before listening:\n{}", before.join("\n"));
+        };
+        before.push(line.clone());
         if let Some(rest) = line.split("listening on http://").nth(1) {
             break rest
                 .split_whitespace()

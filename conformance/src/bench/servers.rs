@@ -27,10 +27,6 @@ enum Stop {
     Script { peers: PathBuf, dir: PathBuf },
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
 /// Waits until `GET /_matrix/client/versions` answers.
 fn wait_ready(addr: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -89,8 +85,8 @@ pub fn postgres_database_bytes(database: &str) -> u64 {
 }
 
 pub fn start_synapse(peers: &Path, dir: &Path, database: &str) -> Running {
-    let fed = free_port();
-    let client = free_port();
+    let fed = crate::federation::free_port();
+    let client = crate::federation::free_port();
     let status = Command::new("bash")
         .arg(peers.join("setup.sh"))
         .args([dir.to_str().expect("utf-8 path"), "127.0.0.1", &fed.to_string(), &client.to_string()])
