@@ -62,20 +62,51 @@ impl Server {
         request(&self.addr(), method, path, headers, body)
     }
 
-    /// Registers a fresh user through the shared-secret admin API.
+    /// Registers a fresh user the way client apps do (see [`Server::register_as`]).
     pub fn register(&self, prefix: &str) -> User<'_> {
         self.register_as(&unique(prefix), false)
     }
 
+    /// Registers `localpart`. A user registers as Element and the SDKs do: `POST /register`
+    /// with `{}` to learn the flows and open a session (401), then the account with
+    /// `m.login.dummy` in that session. Only a server admin (`admin`) is made through the
+    /// shared-secret admin endpoint, the one way to create one.
     pub fn register_as(&self, localpart: &str, admin: bool) -> User<'_> {
+        if admin {
+            return self.register_admin(localpart);
+        }
+        let password = format!("pw-{localpart}");
+        let challenge = self.call("POST", "/_matrix/client/v3/register", None, Some(&json!({}))).expect(401);
+        let flows = challenge["flows"].as_array().expect("flows");
+        assert!(
+            flows.iter().any(|f| f["stages"] == json!(["m.login.dummy"])),
+            "the suite needs open registration (an m.login.dummy flow): {challenge}"
+        );
+        let session = challenge["session"].as_str().expect("session");
+        let body = json!({
+            "username": localpart,
+            "password": password,
+            "initial_device_display_name": "conformance",
+            "auth": { "type": "m.login.dummy", "session": session },
+        });
+        let r = self.call("POST", "/_matrix/client/v3/register", None, Some(&body)).expect(200);
+        self.user_from(localpart, password, &r)
+    }
+
+    /// A server admin, through Synapse's shared-secret registration endpoint.
+    pub fn register_admin(&self, localpart: &str) -> User<'_> {
         let nonce = self.call("GET", "/_synapse/admin/v1/register", None, None).expect(200)["nonce"]
             .as_str()
             .expect("nonce")
             .to_owned();
         let password = format!("pw-{localpart}");
-        let mac = shared_secret_mac(&self.secret, &nonce, localpart, &password, admin);
-        let body = json!({ "nonce": nonce, "username": localpart, "password": password, "admin": admin, "mac": mac });
+        let mac = shared_secret_mac(&self.secret, &nonce, localpart, &password, true);
+        let body = json!({ "nonce": nonce, "username": localpart, "password": password, "admin": true, "mac": mac });
         let r = self.call("POST", "/_synapse/admin/v1/register", None, Some(&body)).expect(200);
+        self.user_from(localpart, password, &r)
+    }
+
+    fn user_from(&self, localpart: &str, password: String, r: &Value) -> User<'_> {
         User {
             server: self,
             user_id: r["user_id"].as_str().expect("user_id").to_owned(),

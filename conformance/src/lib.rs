@@ -15,7 +15,7 @@ pub mod federation;
 pub mod http;
 pub mod server;
 
-pub use client::{User, enc};
+pub use client::{User, enc, unique};
 pub use http::Response;
 pub use server::{Server, server};
 

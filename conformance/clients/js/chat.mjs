@@ -1,57 +1,59 @@
-// Two people chat through a homeserver with matrix-js-sdk, the SDK inside Element Web: the
-// client's own sync loop, room list, invites, timeline, typing and read receipts.
+// Two people chat through a homeserver with matrix-js-sdk, the SDK inside Element Web: sign-up
+// through interactive auth, the client's own sync loop, room list, invites, timeline, typing,
+// read receipts, and the unread counts those receipts clear.
 //
 // usage: node chat.mjs BASE_URL      (prints "ok" and exits 0 on success)
-import * as sdk from "matrix-js-sdk";
-import { logger } from "matrix-js-sdk/lib/logger.js";
+import { NotificationCountType, check, login, newUser, passwordOf, run, start, step, until } from "./lib.mjs";
 
-logger.setLevel("error");
-const baseUrl = process.argv[2];
-const deadline = Date.now() + 30_000;
+await run(async (baseUrl) => {
+  step("alice and bob sign up");
+  const alice = await newUser(baseUrl, "jsalice");
+  const bob = await newUser(baseUrl, "jsbob");
 
-async function until(what, check) {
-  for (;;) {
-    const found = await check();
-    if (found) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function register(name) {
-  const anon = sdk.createClient({ baseUrl });
-  const res = await anon.register(name, `pw-${name}`, null, { type: "m.login.dummy" });
-  const client = sdk.createClient({ baseUrl, accessToken: res.access_token, userId: res.user_id, deviceId: res.device_id });
-  await client.startClient({ initialSyncLimit: 10 });
-  await until(`${name}'s first sync`, () => client.isInitialSyncComplete());
-  return client;
-}
-
-const suffix = Math.floor(Math.random() * 1e9);
-const alice = await register(`jsalice${suffix}`);
-const bob = await register(`jsbob${suffix}`);
-try {
+  step("alice creates a named room and invites bob");
   const { room_id: roomId } = await alice.createRoom({ name: "js room", invite: [bob.getUserId()] });
   await until("bob's invite", () => bob.getRoom(roomId)?.getMyMembership() === "invite");
-  await bob.joinRoom(roomId);
-  await until("bob joined at alice", () => alice.getRoom(roomId)?.getMember(bob.getUserId())?.membership === "join");
 
+  step("bob joins");
+  await bob.joinRoom(roomId);
+  await until("bob joined, seen by alice", () => alice.getRoom(roomId)?.getMember(bob.getUserId())?.membership === "join");
+  await until("the room's name at bob", () => bob.getRoom(roomId)?.name === "js room");
+
+  step("alice types, bob sees it");
   await alice.sendTyping(roomId, true, 10_000);
   await until("alice typing at bob", () => bob.getRoom(roomId)?.getMember(alice.getUserId())?.typing);
+
+  step("alice sends a message, bob receives it");
   const { event_id: eventId } = await alice.sendTextMessage(roomId, "hello from js");
   const seen = await until("the message at bob", () =>
     bob.getRoom(roomId)?.getLiveTimeline().getEvents().find((e) => e.getId() === eventId),
   );
-  if (seen.getContent().body !== "hello from js") throw new Error("wrong body");
-  if (bob.getRoom(roomId).name !== "js room") throw new Error(`room name ${bob.getRoom(roomId).name}`);
+  check(seen.getContent().body === "hello from js", `wrong body ${JSON.stringify(seen.getContent())}`);
 
+  step("bob's read receipt reaches alice");
   await bob.sendReadReceipt(seen);
-  await until("bob's receipt at alice", () =>
-    alice.getRoom(roomId)?.getUsersReadUpTo(alice.getRoom(roomId).findEventById(eventId))?.includes(bob.getUserId()),
-  );
-  console.log("ok");
-} finally {
-  alice.stopClient();
-  bob.stopClient();
-}
-process.exit(0);
+  await until("bob's receipt at alice", () => {
+    const room = alice.getRoom(roomId);
+    return room?.getUsersReadUpTo(room.findEventById(eventId))?.includes(bob.getUserId());
+  });
+
+  // In an unencrypted room the SDK takes the room's counts from the server's
+  // `unread_notifications`, so these steps check the server's push-rule counting.
+  step("three more messages count as three unread at bob");
+  const total = () => bob.getRoom(roomId)?.getUnreadNotificationCount(NotificationCountType.Total);
+  let last;
+  for (const body of ["one", "two", "three"]) last = (await alice.sendTextMessage(roomId, body)).event_id;
+  await until(`bob's unread count to be 3 (it is ${total()})`, () => total() === 3);
+
+  step("bob's receipt on the last one clears his unread count");
+  const lastAtBob = await until("the last message at bob", () => bob.getRoom(roomId)?.findEventById(last));
+  await bob.sendReadReceipt(lastAtBob);
+  await until(`bob's unread count to be 0 (it is ${total()})`, () => total() === 0);
+
+  step("a new device of bob starts with nothing unread");
+  const bob2 = await start(baseUrl, await login(baseUrl, bob.getUserId(), passwordOf(bob), "bob's second device"));
+  const fresh = bob2.getRoom(roomId);
+  check(fresh, "the room is missing from the new device's first sync");
+  const count = fresh.getUnreadNotificationCount(NotificationCountType.Total);
+  check(count === 0, `the new device's first sync counts ${count} unread`);
+});

@@ -3,58 +3,24 @@
 //! second device, key backup restored on a fresh device, and a signed-out device that new
 //! messages are no longer encrypted for.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use matrix_sdk::encryption::{BackupDownloadStrategy, EncryptionSettings};
 use matrix_sdk::ruma::api::client::room::create_room::v3::Request as CreateRoomRequest;
 use matrix_sdk::ruma::events::InitialStateEvent;
 use matrix_sdk::ruma::events::room::encryption::RoomEncryptionEventContent;
-use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
-use matrix_sdk::{Client, Room, RoomState};
-use matrix_sdk_ui::sync_service::SyncService;
 use matrix_sdk_ui::timeline::{RoomExt, Timeline};
 
-use crate::{until, user};
-
-/// A further device of a registered user: logged in with its password, syncing.
-async fn login(url: &str, localpart: &str, settings: EncryptionSettings) -> Result<(Client, SyncService)> {
-    let client = Client::builder().homeserver_url(url).with_encryption_settings(settings).build().await?;
-    client.matrix_auth().login_username(localpart, &format!("pw-{localpart}")).send().await.context("login")?;
-    let sync = SyncService::builder(client.clone()).build().await.context("sync service")?;
-    sync.start().await;
-    Ok((client, sync))
-}
-
-/// Whether a timeline shows `body` decrypted.
-async fn shows(timeline: &Timeline, body: &str) -> bool {
-    timeline.items().await.iter().any(|item| {
-        item.as_event().and_then(|e| e.content().as_message().map(|m| m.body().to_owned())).is_some_and(|b| b == body)
-    })
-}
-
-async fn send(timeline: &Timeline, body: &str) -> Result<()> {
-    timeline.send(RoomMessageEventContent::text_plain(body).into()).await.context("send")?;
-    Ok(())
-}
-
-async fn joined(client: &Client, room: &Room, deadline: Instant) -> Result<Room> {
-    let id = room.room_id().to_owned();
-    until("the invite", deadline, async || client.get_room(&id).is_some_and(|r| r.state() == RoomState::Invited))
-        .await?;
-    let theirs = client.get_room(&id).context("the room")?;
-    theirs.join().await.context("join")?;
-    until("the join", deadline, async || theirs.state() == RoomState::Joined).await?;
-    Ok(theirs)
-}
+use crate::account::{login, user};
+use crate::support::{accept_invite, send, shows, unique, until};
 
 async fn decrypts(what: &str, timeline: &Timeline, body: &str, deadline: Instant) -> Result<()> {
     until(&format!("{what} to decrypt {body:?}"), deadline, async || shows(timeline, body).await).await
 }
 
 pub async fn run(url_a: &str, url_b: &str) -> Result<()> {
-    let suffix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?.as_nanos() % 1_000_000_000;
-    let (alice_name, bob_name) = (format!("e2ealice{suffix}"), format!("e2ebob{suffix}"));
+    let (alice_name, bob_name) = (unique("e2ealice"), unique("e2ebob"));
     let (alice, alice_sync) = user(url_a, &alice_name).await?;
     let (bob, bob_sync) = user(url_b, &bob_name).await?;
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -76,8 +42,8 @@ pub async fn run(url_a: &str, url_b: &str) -> Result<()> {
     ];
     let room = alice.create_room(create).await.context("create room")?;
     let dm = alice.create_dm(&bob_id).await.context("create dm")?;
-    let bob_room = joined(&bob, &room, deadline).await?;
-    let bob_dm = joined(&bob, &dm, deadline).await?;
+    let bob_room = accept_invite(&bob, &room).await?;
+    let bob_dm = accept_invite(&bob, &dm).await?;
     until("the room to be encrypted at bob", deadline, async || {
         bob_room.latest_encryption_state().await.is_ok_and(|s| s.is_encrypted())
     })

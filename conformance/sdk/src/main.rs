@@ -3,88 +3,91 @@
 //!
 //! usage: tandem-sdk-check BASE_URL              two users chat
 //!        tandem-sdk-check e2ee URL_A URL_B      encrypted rooms between a user of each server
-//! (prints "ok" and exits 0 on success)
+//!        tandem-sdk-check flows URL [FLOW...]   the app flows below, all of them by default:
+//!            membership  invite, decline, re-invite, accept, leave, forget
+//!            directory   aliases, the canonical alias, previews of a room one is not in
+//!            receipts    a read receipt clearing the unread count in sliding sync
+//!            messages    threads, reactions, edits, redactions, pinned events
+//!            sas         emoji verification between two devices of one user
+//!            qr          QR-code verification between two devices of one user
+//! (prints "ok" and exits 0 on success; RUST_LOG=matrix_sdk=debug logs the SDK on stderr)
 
+mod account;
+mod directory;
 mod e2ee;
-
-use std::time::{Duration, Instant, SystemTime};
+mod membership;
+mod messages;
+mod receipts;
+mod support;
+mod verification;
 
 use anyhow::{Context, Result, bail};
-use matrix_sdk::ruma::api::client::account::register::v3::Request as RegisterRequest;
-use matrix_sdk::ruma::api::client::room::create_room::v3::Request as CreateRoomRequest;
-use matrix_sdk::ruma::api::client::uiaa;
-use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
-use matrix_sdk::{Client, RoomState};
-use matrix_sdk_ui::sync_service::SyncService;
 use matrix_sdk_ui::timeline::RoomExt;
 
-pub(crate) async fn user(url: &str, name: &str) -> Result<(Client, SyncService)> {
-    let client = Client::builder().homeserver_url(url).build().await?;
-    let mut req = RegisterRequest::new();
-    req.username = Some(name.into());
-    req.password = Some(format!("pw-{name}"));
-    req.auth = Some(uiaa::AuthData::Dummy(uiaa::Dummy::new()));
-    client.matrix_auth().register(req).await.context("register")?;
-    let sync = SyncService::builder(client.clone()).build().await.context("sync service")?;
-    sync.start().await;
-    Ok((client, sync))
-}
+use account::user;
+use support::{accept_invite, create_room, sees, send, unique, until};
 
-/// Polls `check` every 50 ms until it holds, failing with `what` after the deadline.
-pub(crate) async fn until(what: &str, deadline: Instant, mut check: impl AsyncFnMut() -> bool) -> Result<()> {
-    while !check().await {
-        if Instant::now() > deadline {
-            bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
-}
-
-#[tokio::main]
-async fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("e2ee") {
-        let (a, b) = (args.get(1).context("URL_A")?, args.get(2).context("URL_B")?);
-        e2ee::run(a, b).await?;
-        println!("ok");
-        return Ok(());
-    }
-    let url = args.first().cloned().context("usage: tandem-sdk-check BASE_URL")?;
-    let suffix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?.as_nanos() % 1_000_000_000;
-    let (alice, alice_sync) = user(&url, &format!("sdkalice{suffix}")).await?;
-    let (bob, bob_sync) = user(&url, &format!("sdkbob{suffix}")).await?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-
-    let mut create = CreateRoomRequest::new();
-    create.name = Some("sdk room".into());
-    create.invite = vec![bob.user_id().context("bob's id")?.to_owned()];
-    let room = alice.create_room(create).await.context("create room")?;
-    let room_id = room.room_id().to_owned();
-
-    until("bob's invite through sliding sync", deadline, async || {
-        bob.get_room(&room_id).is_some_and(|r| r.state() == RoomState::Invited)
-    })
-    .await?;
-    let bob_room = bob.get_room(&room_id).context("bob's room")?;
-    bob_room.join().await.context("join")?;
-    until("bob joined", deadline, async || bob_room.state() == RoomState::Joined).await?;
+/// Two users chat through sliding sync: an invite, a join, a message, the room's name.
+async fn chat(url: &str) -> Result<()> {
+    let (alice, alice_sync) = user(url, &unique("sdkalice")).await?;
+    let (bob, bob_sync) = user(url, &unique("sdkbob")).await?;
+    let room = create_room(&alice, "sdk room", &bob).await?;
+    let bob_room = accept_invite(&bob, &room).await?;
 
     let alice_timeline = room.timeline().await.context("alice's timeline")?;
-    alice_timeline.send(RoomMessageEventContent::text_plain("hello from the sdk").into()).await.context("send")?;
+    send(&alice_timeline, "hello from the sdk").await?;
     let bob_timeline = bob_room.timeline().await.context("bob's timeline")?;
-    until("the message in bob's timeline", deadline, async || {
-        bob_timeline.items().await.iter().any(|item| {
-            item.as_event()
-                .and_then(|e| e.content().as_message().map(|m| m.body().to_owned()))
-                .is_some_and(|body| body == "hello from the sdk")
-        })
-    })
-    .await?;
-    until("the room's name at bob", deadline, async || bob_room.name().as_deref() == Some("sdk room")).await?;
+    sees("bob", &bob_timeline, "hello from the sdk").await?;
+    until("the room's name at bob", support::soon(), async || bob_room.name().as_deref() == Some("sdk room")).await?;
 
     alice_sync.stop().await;
     bob_sync.stop().await;
+    Ok(())
+}
+
+/// Runs one named flow against `url`.
+async fn flow(name: &str, url: &str) -> Result<()> {
+    match name {
+        "membership" => membership::run(url).await,
+        "directory" => directory::run(url).await,
+        "receipts" => receipts::run(url).await,
+        "messages" => messages::run(url).await,
+        "sas" => verification::sas(url).await,
+        "qr" => verification::qr(url).await,
+        _ => bail!("unknown flow {name:?}"),
+    }
+}
+
+const FLOWS: [&str; 6] = ["membership", "directory", "receipts", "messages", "sas", "qr"];
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    // RUST_LOG=matrix_sdk=debug shows the SDK's requests and responses, to see what a failing
+    // server answered.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("e2ee") => {
+            let (a, b) = (args.get(1).context("URL_A")?, args.get(2).context("URL_B")?);
+            e2ee::run(a, b).await?;
+        }
+        Some("flows") => {
+            let url = args.get(1).context("usage: tandem-sdk-check flows URL [FLOW...]")?;
+            let chosen: Vec<&str> =
+                if args.len() > 2 { args[2..].iter().map(String::as_str).collect() } else { FLOWS.to_vec() };
+            for name in chosen {
+                flow(name, url).await.with_context(|| format!("flow {name}"))?;
+                println!("{name}: ok");
+            }
+        }
+        Some(url) => chat(url).await?,
+        None => bail!("usage: tandem-sdk-check BASE_URL | e2ee URL_A URL_B | flows URL [FLOW...]"),
+    }
     println!("ok");
     Ok(())
 }

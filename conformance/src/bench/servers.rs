@@ -44,7 +44,7 @@ fn wait_ready(addr: &str) {
 
 pub fn start_tandem(bin: &Path, data: &Path) -> Running {
     let started = Instant::now();
-    let (child, addr) = crate::server::launch(bin, data, &[]);
+    let (child, addr) = crate::server::launch(bin, data, &[("TANDEM_REGISTRATION", "open")]);
     wait_ready(&addr);
     Running {
         name: "Tandem",

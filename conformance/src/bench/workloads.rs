@@ -9,17 +9,21 @@ use serde_json::{Value, json};
 use crate::bench::conn::Conn;
 use crate::bench::stats::{percentile, to_ms};
 use crate::client::enc;
-use crate::client::shared_secret_mac;
-use crate::server::SHARED_SECRET;
 
-/// A user's keep-alive connection.
+/// A user's keep-alive connection, registered as client apps register (the UIA dance from
+/// `{}` with `m.login.dummy`).
 pub fn register(addr: &str, localpart: &str) -> (String, Conn) {
     let mut c = Conn::new(addr, None);
-    let nonce = c.ok("GET", "/_synapse/admin/v1/register", None)["nonce"].as_str().expect("nonce").to_owned();
+    let (status, challenge) = c.call("POST", "/_matrix/client/v3/register", Some(&json!({})));
+    assert_eq!(status, 401, "register {{}}: {challenge}");
+    let session = challenge["session"].as_str().expect("session").to_owned();
     let password = format!("pw-{localpart}");
-    let mac = shared_secret_mac(SHARED_SECRET, &nonce, localpart, &password, false);
-    let body = json!({ "nonce": nonce, "username": localpart, "password": password, "admin": false, "mac": mac });
-    let r = c.ok("POST", "/_synapse/admin/v1/register", Some(&body));
+    let body = json!({
+        "username": localpart,
+        "password": password,
+        "auth": { "type": "m.login.dummy", "session": session },
+    });
+    let r = c.ok("POST", "/_matrix/client/v3/register", Some(&body));
     c.token = r["access_token"].as_str().map(str::to_owned);
     (r["user_id"].as_str().expect("user_id").to_owned(), c)
 }

@@ -16,7 +16,10 @@ use tandem_core::sessions::NewSession;
 use crate::error::{ApiResult, MatrixError, ok};
 use crate::extract::{Auth, ClientIp, JsonBody, Q, blocking};
 use crate::state::{Api, RegistrationMode};
-use crate::uia::Stage;
+use crate::uia::{Stage, challenge_session};
+
+/// Where a registration's UIA session keeps the password it was sent.
+const PASSWORD_HASH: &str = "password_hash";
 
 pub(crate) fn routes() -> Router<Api> {
     Router::new()
@@ -88,12 +91,14 @@ async fn register(
         let local = local.clone();
         blocking(move || hs.username_available(&local)).await?;
     }
-    let password = body.password.clone().ok_or_else(|| MatrixError::missing_param("Missing password"))?;
-    if password.len() > 512 {
+    if body.password.as_ref().is_some_and(|p| p.len() > 512) {
         return Err(MatrixError::invalid_param("Password too long"));
     }
+    // The password is checked after user-interactive authentication, not before: clients
+    // (matrix-sdk, Element Web) open with `{}` to learn the flows. A password sent in any round
+    // is remembered, hashed, for the round that completes the flow, as Synapse does.
     let tokens = api.config.registration_tokens.clone();
-    api.uia.step(&flows, json!({}), body.auth.as_ref(), |kind, auth| match kind {
+    let outcome = api.uia.step(&flows, json!({}), body.auth.as_ref(), |kind, auth| match kind {
         "m.login.dummy" => Stage::Passed("m.login.dummy"),
         "m.login.registration_token" => {
             let token = auth.get("token").and_then(Value::as_str).unwrap_or_default();
@@ -104,14 +109,34 @@ async fn register(
             }
         }
         _ => Stage::Failed(MatrixError::new(StatusCode::UNAUTHORIZED, "M_UNRECOGNIZED", "Unknown auth type")),
-    })?;
+    });
+    let remembered = match outcome {
+        Ok(data) => data,
+        Err(challenge) => {
+            if let (Some(session), Some(password)) = (challenge_session(&challenge), body.password.clone())
+                && api.uia.recall(session, PASSWORD_HASH).is_none()
+            {
+                let hash = blocking(move || tandem_core::accounts::hash_password(&password)).await?;
+                api.uia.remember(session, PASSWORD_HASH, hash.into());
+            }
+            return Err(challenge);
+        }
+    };
+    let password_hash = match body.password.clone() {
+        Some(password) => blocking(move || tandem_core::accounts::hash_password(&password)).await?,
+        None => remembered
+            .get(PASSWORD_HASH)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| MatrixError::missing_param("Missing params: password"))?,
+    };
     let hs = api.hs.clone();
     let session = blocking(move || {
         let local = match localpart {
             Some(l) => l,
             None => next_numeric_localpart(&hs)?,
         };
-        let user_id = hs.create_account(&local, Some(&password), false)?;
+        let user_id = hs.create_account_hashed(&local, Some(password_hash), false)?;
         if body.inhibit_login {
             return Ok(Err(user_id));
         }
@@ -269,13 +294,15 @@ pub(crate) async fn require_password(api: &Api, auth: &Auth, uia: Option<&Value>
             }
         });
     }
-    api.uia.step(&flows, json!({}), uia, |_, _| {
-        verdict
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .unwrap_or(Stage::Failed(MatrixError::forbidden("Invalid auth")))
-    })
+    api.uia
+        .step(&flows, json!({}), uia, |_, _| {
+            verdict
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .unwrap_or(Stage::Failed(MatrixError::forbidden("Invalid auth")))
+        })
+        .map(drop)
 }
 
 #[derive(Deserialize)]

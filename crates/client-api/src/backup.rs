@@ -139,28 +139,8 @@ async fn on_keys(
     Ok(Json(blocking(move || op(&hs, &user_id, &version, scope(&room, &session))).await?))
 }
 
-async fn read(
-    api: &Api,
-    user: String,
-    version: String,
-    room: Option<String>,
-    session: Option<String>,
-) -> ApiResult<Json<Value>> {
-    on_keys(api, user, version, room, session, Homeserver::get_backup_keys).await
-}
-
-async fn remove(
-    api: &Api,
-    user: String,
-    version: String,
-    room: Option<String>,
-    session: Option<String>,
-) -> ApiResult<Json<Value>> {
-    on_keys(api, user, version, room, session, Homeserver::delete_backup_keys).await
-}
-
 async fn get_all(State(api): State<Api>, auth: Auth, Q(q): Q<VersionQuery>) -> ApiResult<Json<Value>> {
-    read(&api, auth.user_id, q.required()?, None, None).await
+    on_keys(&api, auth.user_id, q.required()?, None, None, Homeserver::get_backup_keys).await
 }
 
 async fn get_room(
@@ -169,7 +149,7 @@ async fn get_room(
     Path(room): Path<String>,
     Q(q): Q<VersionQuery>,
 ) -> ApiResult<Json<Value>> {
-    read(&api, auth.user_id, q.required()?, Some(room), None).await
+    on_keys(&api, auth.user_id, q.required()?, Some(room), None, Homeserver::get_backup_keys).await
 }
 
 async fn get_session(
@@ -178,11 +158,11 @@ async fn get_session(
     Path((room, session)): Path<(String, String)>,
     Q(q): Q<VersionQuery>,
 ) -> ApiResult<Json<Value>> {
-    read(&api, auth.user_id, q.required()?, Some(room), Some(session)).await
+    on_keys(&api, auth.user_id, q.required()?, Some(room), Some(session), Homeserver::get_backup_keys).await
 }
 
 async fn delete_all(State(api): State<Api>, auth: Auth, Q(q): Q<VersionQuery>) -> ApiResult<Json<Value>> {
-    remove(&api, auth.user_id, q.required()?, None, None).await
+    on_keys(&api, auth.user_id, q.required()?, None, None, Homeserver::delete_backup_keys).await
 }
 
 async fn delete_room(
@@ -191,7 +171,7 @@ async fn delete_room(
     Path(room): Path<String>,
     Q(q): Q<VersionQuery>,
 ) -> ApiResult<Json<Value>> {
-    remove(&api, auth.user_id, q.required()?, Some(room), None).await
+    on_keys(&api, auth.user_id, q.required()?, Some(room), None, Homeserver::delete_backup_keys).await
 }
 
 async fn delete_session(
@@ -200,5 +180,5 @@ async fn delete_session(
     Path((room, session)): Path<(String, String)>,
     Q(q): Q<VersionQuery>,
 ) -> ApiResult<Json<Value>> {
-    remove(&api, auth.user_id, q.required()?, Some(room), Some(session)).await
+    on_keys(&api, auth.user_id, q.required()?, Some(room), Some(session), Homeserver::delete_backup_keys).await
 }

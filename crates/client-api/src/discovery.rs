@@ -1,5 +1,7 @@
 //! Server discovery: `GET /_matrix/client/versions` and `GET /.well-known/matrix/client`.
 
+use axum::http::HeaderMap;
+use axum::http::header::HOST;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -13,19 +15,50 @@ const VERSIONS: &[&str] = &[
     "v1.13", "v1.14", "v1.15", "v1.16", "v1.17", "v1.18", "v1.19",
 ];
 
+/// Unstable features clients look for before using what they name, all implemented here and
+/// advertised by Synapse too. Element Web 1.11 sets up cross-signing only when
+/// `org.matrix.e2e_cross_signing` is advertised; older clients look for the others before
+/// using threads (MSC3440), private read receipts (MSC2285), threaded receipts (MSC3771) and
+/// simplified sliding sync (MSC4186, under its MSC3575 name).
+const UNSTABLE_FEATURES: &[&str] = &[
+    "org.matrix.e2e_cross_signing",
+    "org.matrix.msc3440.stable",
+    "org.matrix.msc2285.stable",
+    "org.matrix.msc3771",
+    "org.matrix.simplified_msc3575",
+];
+
 pub(crate) fn routes(config: ApiConfig) -> Router {
-    let well_known = well_known(&config);
+    let base = config.public_base_url.clone();
     Router::new()
         .route(
             "/_matrix/client/versions",
             get(|| async {
-                Json(json!({"versions": VERSIONS, "unstable_features": { "org.matrix.simplified_msc3575": true }}))
+                let features: serde_json::Map<String, Value> =
+                    UNSTABLE_FEATURES.iter().map(|f| ((*f).to_owned(), Value::Bool(true))).collect();
+                Json(json!({ "versions": VERSIONS, "unstable_features": features }))
             }),
         )
-        .route("/.well-known/matrix/client", get(move || async move { Json(well_known) }))
+        .route(
+            "/.well-known/matrix/client",
+            get(move |headers: HeaderMap| async move { Json(well_known(base.as_deref(), &headers)) }),
+        )
 }
 
-fn well_known(config: &ApiConfig) -> Value {
-    let base = config.public_base_url.clone().unwrap_or_else(|| format!("https://{}", config.server_name));
-    json!({"m.homeserver": {"base_url": base}})
+/// `public_base_url` when the operator set it; otherwise the address the client reached this
+/// listener at (its `Host`), so a client is never sent to `https://<server_name>`, which may
+/// be nothing at all (the client API may listen elsewhere, without TLS).
+fn well_known(public_base_url: Option<&str>, headers: &HeaderMap) -> Value {
+    let base = match public_base_url {
+        Some(base) => base.trim_end_matches('/').to_owned(),
+        None => {
+            let host = headers
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".:-[]".contains(&b)))
+                .unwrap_or("localhost");
+            format!("http://{host}")
+        }
+    };
+    json!({ "m.homeserver": { "base_url": base } })
 }

@@ -73,6 +73,21 @@ impl FromRequestParts<Api> for Auth {
     }
 }
 
+/// The caller, if it sent an access token (a wrong one is still refused), for endpoints open
+/// to unauthenticated clients too.
+pub struct MaybeAuth(pub Option<Auth>);
+
+impl FromRequestParts<Api> for MaybeAuth {
+    type Rejection = MatrixError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> ApiResult<Self> {
+        if access_token(parts).is_none() {
+            return Ok(MaybeAuth(None));
+        }
+        Ok(MaybeAuth(Some(Auth::from_request_parts(parts, api).await?)))
+    }
+}
+
 /// The peer address, as the listener saw it.
 pub fn client_ip(parts: &Parts) -> Option<String> {
     parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())

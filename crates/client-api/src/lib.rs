@@ -20,6 +20,7 @@ mod rooms;
 mod search;
 mod spaces;
 mod state;
+mod summary;
 mod sync;
 mod uia;
 
@@ -61,6 +62,7 @@ pub fn router(hs: Arc<Homeserver>, config: ApiConfig) -> Router {
         .merge(media::routes())
         .merge(search::routes())
         .merge(spaces::routes())
+        .merge(summary::routes())
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::unrecognized)
         .with_state(api)

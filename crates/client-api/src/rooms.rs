@@ -112,7 +112,16 @@ async fn membership_via(
             Ok(room)
         }
         "leave" if !resident && sender == target => {
-            hs.network()?.leave(sender, room.clone()).await?;
+            // Through a server in the room if one answers; otherwise declined here.
+            let remote = match hs.network() {
+                Ok(network) => network.leave(sender.clone(), room.clone()).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = remote {
+                tracing::info!(%room, "leaving through another server failed ({e}); declining locally");
+                let r = room.clone();
+                blocking(move || hs.decline_locally(&sender, &r, reason.as_deref())).await?;
+            }
             Ok(room)
         }
         "invite" if resident && !local_target => Ok(hs.network()?.invite(sender, room, target, reason, false).await?),
@@ -121,7 +130,7 @@ async fn membership_via(
 }
 
 /// `server_name` (and the older `via`) query parameters: servers to join through.
-fn via_servers(query: &Option<String>) -> Vec<String> {
+pub(crate) fn via_servers(query: &Option<String>) -> Vec<String> {
     query
         .as_deref()
         .unwrap_or_default()

@@ -146,23 +146,9 @@ async fn summary(
     let Some(chunk) = chunk else { return Ok(None) };
     // A restricted room another server describes: the user must be in one of the allowed rooms.
     if matches!(chunk["join_rule"].as_str(), Some("restricted")) && chunk["world_readable"] != true {
-        let allowed: Vec<String> = chunk
-            .get("allowed_room_ids")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect();
+        let allowed = tandem_core::hierarchy::strings(chunk.get("allowed_room_ids"));
         let (hs, user) = (api.hs.clone(), user_id.to_owned());
-        let member = blocking(move || {
-            for room in &allowed {
-                if hs.current_membership(room, &user)?.as_deref() == Some("join") {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        })
-        .await?;
+        let member = blocking(move || hs.joined_any(&user, &allowed)).await?;
         if !member {
             return Ok(None);
         }

@@ -1,4 +1,5 @@
-//! User-interactive authentication: sessions that remember which stages a client completed,
+//! User-interactive authentication: sessions that remember which stages a client completed
+//! (and what the endpoint asked them to remember, such as a registration's password hash),
 //! and the 401 answer that lists the flows.
 
 use std::collections::HashMap;
@@ -6,7 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::error::MatrixError;
 
@@ -14,7 +15,14 @@ const SESSION_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
 #[derive(Default)]
 pub struct UiaSessions {
-    sessions: Mutex<HashMap<String, (Vec<String>, Instant)>>,
+    sessions: Mutex<HashMap<String, Session>>,
+}
+
+struct Session {
+    completed: Vec<String>,
+    /// What the endpoint remembers between rounds, because clients need not repeat it.
+    data: Map<String, Value>,
+    started: Instant,
 }
 
 pub enum Stage<'a> {
@@ -25,22 +33,35 @@ pub enum Stage<'a> {
 }
 
 impl UiaSessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Vec<String>, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Remembers `value` under `key` in an open session, unless something is there already.
+    pub fn remember(&self, session: &str, key: &str, value: Value) {
+        if let Some(s) = self.lock().get_mut(session) {
+            s.data.entry(key).or_insert(value);
+        }
+    }
+
+    /// What an open session remembers under `key`.
+    pub fn recall(&self, session: &str, key: &str) -> Option<Value> {
+        self.lock().get(session).and_then(|s| s.data.get(key).cloned())
+    }
+
     /// Runs one round. `auth` is the request's `auth` object; `check` verifies one stage.
-    /// `Ok(())` once a flow is complete; otherwise the 401 the client must answer.
+    /// Once a flow is complete, what the session remembered; otherwise the 401 the client
+    /// must answer (its `session` field names the session, see [`challenge_session`]).
     pub fn step(
         &self,
         flows: &[Vec<&str>],
         params: Value,
         auth: Option<&Value>,
         check: impl FnOnce(&str, &Value) -> Stage<'static>,
-    ) -> Result<(), MatrixError> {
+    ) -> Result<Map<String, Value>, MatrixError> {
         let now = Instant::now();
         let mut sessions = self.lock();
-        sessions.retain(|_, (_, t)| now.duration_since(*t) < SESSION_LIFETIME);
+        sessions.retain(|_, s| now.duration_since(s.started) < SESSION_LIFETIME);
         let session = auth
             .and_then(|a| a.get("session"))
             .and_then(Value::as_str)
@@ -50,7 +71,7 @@ impl UiaSessions {
             Some(s) => s,
             None => {
                 let id: String = (0..24).map(|_| char::from(b'a' + rand::random::<u8>() % 26)).collect();
-                sessions.insert(id.clone(), (Vec::new(), now));
+                sessions.insert(id.clone(), Session { completed: Vec::new(), data: Map::new(), started: now });
                 id
             }
         };
@@ -67,20 +88,19 @@ impl UiaSessions {
                 sessions = self.lock();
                 match result {
                     Stage::Passed(stage) => {
-                        if let Some((done, _)) = sessions.get_mut(&session)
-                            && !done.iter().any(|d| d == stage)
+                        if let Some(s) = sessions.get_mut(&session)
+                            && !s.completed.iter().any(|d| d == stage)
                         {
-                            done.push(stage.to_owned());
+                            s.completed.push(stage.to_owned());
                         }
                     }
                     Stage::Failed(e) => error = Some(e),
                 }
             }
         }
-        let completed = sessions.get(&session).map(|(d, _)| d.clone()).unwrap_or_default();
+        let completed = sessions.get(&session).map(|s| s.completed.clone()).unwrap_or_default();
         if flows.iter().any(|f| f.iter().all(|s| completed.iter().any(|c| c == s))) {
-            sessions.remove(&session);
-            return Ok(());
+            return Ok(sessions.remove(&session).map(|s| s.data).unwrap_or_default());
         }
         let mut answer = MatrixError::new(StatusCode::UNAUTHORIZED, "M_FORBIDDEN", "Authentication required")
             .with("flows", flows.iter().map(|f| json!({ "stages": f })).collect::<Vec<_>>())
@@ -99,6 +119,11 @@ impl UiaSessions {
             }
         }
     }
+}
+
+/// The session a UIA challenge (the 401 of [`UiaSessions::step`]) opened or continued.
+pub fn challenge_session(challenge: &MatrixError) -> Option<&str> {
+    challenge.extra.get("session").and_then(Value::as_str)
 }
 
 impl MatrixError {

@@ -78,7 +78,12 @@ impl Homeserver {
     /// Creates an account; its display name starts as the localpart, as Synapse does.
     pub fn create_account(&self, localpart: &str, password: Option<&str>, admin: bool) -> Result<String> {
         check_localpart(localpart, &self.server_name)?;
-        let password_hash = password.map(hash_password).transpose()?;
+        self.create_account_hashed(localpart, password.map(hash_password).transpose()?, admin)
+    }
+
+    /// [`Homeserver::create_account`] with a password hashed already (by [`hash_password`]).
+    pub fn create_account_hashed(&self, localpart: &str, password_hash: Option<String>, admin: bool) -> Result<String> {
+        check_localpart(localpart, &self.server_name)?;
         let user_id = self.user_id(localpart);
         self.write(|txn| {
             if self.account(&user_id)?.is_some() {

@@ -78,7 +78,35 @@ impl Homeserver {
         self.write(|txn| {
             txn.batch.delete(ALIASES, key(&[alias]));
             Ok(())
-        })
+        })?;
+        // The room no longer advertises it either (Synapse does the same); a deleter without the
+        // power to change the canonical alias still deletes the alias itself.
+        if let Err(e) = self.drop_from_canonical_alias(user_id, &entry.room_id, alias) {
+            tracing::info!(room_id = %entry.room_id, "the canonical alias event keeps {alias}: {e}");
+        }
+        Ok(())
+    }
+
+    /// Sends a new `m.room.canonical_alias` without `alias`, if the current one names it.
+    fn drop_from_canonical_alias(&self, user_id: &str, room_id: &str, alias: &str) -> Result<()> {
+        let Some(id) = self.current_state_id(room_id, "m.room.canonical_alias", "")? else { return Ok(()) };
+        let Some(Value::Object(mut content)) = self.pdu(&id)?.and_then(|mut p| p.remove("content")) else {
+            return Ok(());
+        };
+        let mut changed = false;
+        if content.get("alias").and_then(Value::as_str) == Some(alias) {
+            content.remove("alias");
+            changed = true;
+        }
+        if let Some(Value::Array(alt)) = content.get_mut("alt_aliases") {
+            let before = alt.len();
+            alt.retain(|a| a.as_str() != Some(alias));
+            changed |= alt.len() != before;
+        }
+        if changed {
+            self.send_state(user_id, room_id, "m.room.canonical_alias", "", Value::Object(content))?;
+        }
+        Ok(())
     }
 
     /// The local aliases pointing at a room.

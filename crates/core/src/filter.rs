@@ -69,6 +69,9 @@ pub struct RoomEventFilter {
     pub contains_url: Option<bool>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub lazy_load_members: bool,
+    /// Count each thread's unread events apart (MSC3773).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unread_thread_notifications: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub include_redundant_members: bool,
 }

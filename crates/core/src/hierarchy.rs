@@ -13,6 +13,8 @@ use crate::server::Homeserver;
 pub enum Asker<'a> {
     User(&'a str),
     Server(&'a str),
+    /// A client without an access token (the room summary allows it for open rooms).
+    Anonymous,
 }
 
 /// A child named by an `m.space.child` event, with the servers to reach it through.
@@ -67,14 +69,7 @@ impl Homeserver {
         if let Some(id) = self.current_state_id(room_id, "m.room.join_rules", "")?
             && let Some(content) = self.pdu(&id)?.and_then(|mut p| p.remove("content"))
         {
-            let allowed: Vec<Value> = content
-                .get("allow")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter(|a| a["type"] == "m.room_membership")
-                .filter_map(|a| a.get("room_id").cloned())
-                .collect();
+            let allowed = allowed_rooms(&content);
             if !allowed.is_empty() {
                 chunk["allowed_room_ids"] = allowed.into();
             }
@@ -90,13 +85,7 @@ impl Homeserver {
             else {
                 continue;
             };
-            let via: Vec<String> = content
-                .get("via")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect();
+            let via = strings(content.get("via"));
             let suggested = content.get("suggested").and_then(Value::as_bool).unwrap_or(false);
             if via.is_empty() || (suggested_only && !suggested) {
                 continue;
@@ -115,32 +104,56 @@ impl Homeserver {
                 matches!(self.current_membership(room_id, user)?.as_deref(), Some("join" | "invite"))
             }
             Asker::Server(server) => self.server_in_room(room_id, server)?,
+            Asker::Anonymous => false,
         };
         if member {
             return Ok(true);
         }
-        let Some(chunk) = self.public_room_chunk(room_id)? else { return Ok(false) };
-        if chunk["world_readable"] == true {
+        let content = |kind: &str| -> Result<Option<Value>> {
+            let Some(id) = self.current_state_id(room_id, kind, "")? else { return Ok(None) };
+            Ok(self.pdu(&id)?.and_then(|mut p| p.remove("content")))
+        };
+        let visibility = content("m.room.history_visibility")?;
+        if visibility.as_ref().and_then(|c| c.get("history_visibility")?.as_str()) == Some("world_readable") {
             return Ok(true);
         }
-        match chunk["join_rule"].as_str() {
-            Some("public" | "knock") => Ok(true),
-            Some("restricted" | "knock_restricted") => match asker {
+        let rules = content("m.room.join_rules")?.unwrap_or_default();
+        match rules.get("join_rule").and_then(Value::as_str).unwrap_or("public") {
+            "public" | "knock" | "knock_restricted" => Ok(true),
+            "restricted" => match asker {
+                Asker::User(user) => self.joined_any(user, &allowed_rooms(&rules)),
                 // Another server decides for its own users with `allowed_room_ids`.
                 Asker::Server(_) => Ok(true),
-                Asker::User(user) => {
-                    let Some(full) = self.space_room_chunk(room_id)? else { return Ok(false) };
-                    for allowed in full.get("allowed_room_ids").and_then(Value::as_array).into_iter().flatten() {
-                        if let Some(r) = allowed.as_str()
-                            && self.current_membership(r, user)?.as_deref() == Some("join")
-                        {
-                            return Ok(true);
-                        }
-                    }
-                    Ok(chunk["join_rule"] == "knock_restricted")
-                }
+                Asker::Anonymous => Ok(false),
             },
             _ => Ok(false),
         }
     }
+
+    /// Whether `user_id` is joined to one of `rooms`.
+    pub fn joined_any(&self, user_id: &str, rooms: &[String]) -> Result<bool> {
+        for room in rooms {
+            if self.current_membership(room, user_id)?.as_deref() == Some("join") {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// The rooms whose members a restricted join rule (`m.room.join_rules` content) lets in.
+pub fn allowed_rooms(join_rules: &Value) -> Vec<String> {
+    join_rules
+        .get("allow")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|a| a["type"] == "m.room_membership")
+        .filter_map(|a| a.get("room_id").and_then(Value::as_str).map(str::to_owned))
+        .collect()
+}
+
+/// The strings of a JSON array (`via`, `allowed_room_ids`); non-strings are skipped.
+pub fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array).into_iter().flatten().filter_map(|s| s.as_str().map(str::to_owned)).collect()
 }

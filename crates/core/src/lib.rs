@@ -29,8 +29,10 @@ pub mod server;
 pub mod server_key;
 pub mod sessions;
 pub mod sliding;
+pub mod summary;
 pub mod sync;
 mod tables;
+pub mod unread;
 
 pub use error::{Error, ErrorKind, Result};
 pub use server::Homeserver;

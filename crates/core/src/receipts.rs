@@ -1,5 +1,7 @@
 //! Receipts (`m.read`, `m.read.private`, threaded) and presence.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -75,21 +77,36 @@ impl Homeserver {
         Ok((!content.is_empty()).then_some(Value::Object(content)))
     }
 
-    /// The stream position of a user's latest unthreaded or main-thread read receipt in a
-    /// room, for unread counts.
-    pub fn read_up_to(&self, room_id: &str, user_id: &str) -> Result<Option<u64>> {
-        let mut best: Option<u64> = None;
+    /// Where a user has read a room up to, by thread (`""` for unthreaded receipts, `"main"`,
+    /// or a thread's root): the stream position of the event each public or private read
+    /// receipt names, the later of the two.
+    pub(crate) fn read_positions(&self, room_id: &str, user_id: &str) -> Result<HashMap<String, u64>> {
+        let mut out: HashMap<String, u64> = HashMap::new();
         for kind in ["m.read", "m.read.private"] {
-            for thread in ["", "main"] {
-                let r: Option<Receipt> = self.get_json(RECEIPTS, &key(&[room_id, kind, user_id, thread]))?;
-                if let Some(r) = r
-                    && let Some(meta) = self.event_meta(&r.event_id)?
-                {
-                    best = Some(best.map_or(meta.pos, |b| b.max(meta.pos)));
+            for (k, r) in self.scan_json::<Receipt>(RECEIPTS, &key(&[room_id, kind, user_id]))? {
+                let Some(thread) = crate::tables::split(&k).get(3).map(|t| t.to_string()) else { continue };
+                if let Some(meta) = self.event_meta(&r.event_id)? {
+                    let best = out.entry(thread).or_insert(meta.pos);
+                    *best = (*best).max(meta.pos);
                 }
             }
         }
-        Ok(best)
+        Ok(out)
+    }
+
+    /// When a user last moved their own unthreaded or main-thread read receipt in a room (a
+    /// stream position): their unread counts may have changed since.
+    pub fn own_receipt_pos(&self, room_id: &str, user_id: &str) -> Result<Option<u64>> {
+        let mut last: Option<u64> = None;
+        for kind in ["m.read", "m.read.private"] {
+            for thread in ["", "main"] {
+                let r: Option<Receipt> = self.get_json(RECEIPTS, &key(&[room_id, kind, user_id, thread]))?;
+                if let Some(r) = r {
+                    last = Some(last.map_or(r.pos, |l| l.max(r.pos)));
+                }
+            }
+        }
+        Ok(last)
     }
 
     /// Sets a user's presence (`online`, `unavailable`, `offline`) and status message.

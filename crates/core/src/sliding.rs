@@ -263,9 +263,12 @@ impl Homeserver {
         }
         let info = self.room_info(room_id)?.ok_or_else(|| Error::internal("room without info"))?;
         let joined_after = changed_since.is_some_and(|s| row.pos > s);
+        // A room comes down again when it has new events, or when the user's own read receipt
+        // moved (its notification and highlight counts changed).
         if let Some(s) = changed_since
             && info.last_pos <= s
             && !joined_after
+            && self.own_receipt_pos(room_id, user_id)?.is_none_or(|r| r <= s)
         {
             return Ok(None);
         }
@@ -283,6 +286,14 @@ impl Homeserver {
             if let Some(e) = self.client_event(id, Some(viewer))? {
                 if let Some(s) = e["sender"].as_str() {
                     senders.insert(s.to_owned());
+                }
+                // `$LAZY` also covers whom a membership event in the timeline is about (the
+                // invitee of an invite, the kicked, the banned), as Synapse sends: clients read
+                // `required_state` as the state after the timeline and need those members too.
+                if e["type"] == "m.room.member"
+                    && let Some(target) = e["state_key"].as_str()
+                {
+                    senders.insert(target.to_owned());
                 }
                 timeline.push(e);
             }
@@ -312,7 +323,9 @@ impl Homeserver {
         };
         let joined = self.members_with(room_id, "join")?;
         let invited = self.members_with(room_id, "invite")?;
-        let (notes, lights) = self.unread_counts(room_id, user_id, row.pos, to)?;
+        // Sliding sync has no thread counts: every thread is in the room's.
+        let unread = self.unread_counts(room_id, user_id, row.pos, to)?.total();
+        let (notes, lights) = (unread.notifications, unread.highlights);
         let mut out = json!({
             "initial": changed_since.is_none() || joined_after,
             "timeline": timeline,

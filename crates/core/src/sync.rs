@@ -13,7 +13,7 @@ use crate::rooms::MembershipRow;
 use crate::rooms::read::Viewer;
 use crate::rooms::state::StateMap;
 use crate::server::Homeserver;
-use crate::tables::{PRESENCE, TIMELINE, key, key_pos, trailing_pos};
+use crate::tables::{PRESENCE, TIMELINE, key, key_pos};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SyncToken {
@@ -78,8 +78,10 @@ impl Homeserver {
                     let events = self.stripped_state(&room_id, &row.event_id)?;
                     knock.insert(room_id, json!({ "knock_state": { "events": events } }));
                 }
+                // A leave inside the window is always delivered, forgotten or not (clients
+                // forget right after leaving and still need the leave and its `prev_batch`).
                 "leave" | "ban"
-                    if !row.forgotten && (changed && req.since.is_some() || req.filter.room.include_leave) =>
+                    if changed && req.since.is_some() || req.filter.room.include_leave && !row.forgotten =>
                 {
                     if let Some(v) = self.sync_left(req, &room_id, &row)? {
                         leave.insert(room_id, v);
@@ -263,15 +265,27 @@ impl Homeserver {
             Some((pos, _)) => format!("t{}", pos - 1),
             None => format!("t{}", to.pos),
         };
-        let (notifications, highlights) = self.unread_counts(room_id, req.user_id, row.pos, to.pos)?;
-        Ok(Some(json!({
+        let unread = self.unread_counts(room_id, req.user_id, row.pos, to.pos)?;
+        let mut out = json!({
             "timeline": { "events": timeline, "limited": limited, "prev_batch": prev_batch },
             "state": { "events": state },
             "ephemeral": { "events": ephemeral },
             "account_data": { "events": room_account_data },
             "summary": self.room_summary(room_id, req.user_id)?,
-            "unread_notifications": { "notification_count": notifications, "highlight_count": highlights },
-        })))
+        });
+        // Threads counted apart only for clients that ask (MSC3773, spec v1.4); otherwise
+        // every thread is folded into the room's counts.
+        if tl_filter.unread_thread_notifications {
+            out["unread_notifications"] = unread.main.to_json();
+            let threads: Map<String, Value> =
+                unread.threads.iter().map(|(root, c)| (root.clone(), c.to_json())).collect();
+            if !threads.is_empty() {
+                out["unread_thread_notifications"] = Value::Object(threads);
+            }
+        } else {
+            out["unread_notifications"] = unread.total().to_json();
+        }
+        Ok(Some(out))
     }
 
     fn sync_left(&self, req: &SyncRequest<'_>, room_id: &str, row: &MembershipRow) -> Result<Option<Value>> {
@@ -286,6 +300,14 @@ impl Homeserver {
             if let Some(e) = self.client_event(id, Some(viewer))? {
                 timeline.push(e);
             }
+        }
+        // A leave outside the room's timeline (an invite declined out of band, in a room this
+        // server does not hold) is still the room's last event for this user.
+        if !events.iter().any(|(_, id)| *id == row.event_id)
+            && self.event_meta(&row.event_id)?.is_some_and(|m| m.outlier)
+            && let Some(e) = self.client_event(&row.event_id, Some(viewer))?
+        {
+            timeline.push(e);
         }
         let prev_batch = events.first().map_or(row.pos, |(p, _)| p - 1);
         Ok(Some(json!({
@@ -349,75 +371,6 @@ impl Homeserver {
             "m.joined_member_count": joined.len(),
             "m.invited_member_count": invited.len(),
         }))
-    }
-
-    /// Unread notification and highlight counts after the user's read receipt: the events
-    /// the user's push rules say notify (and highlight), as Synapse counts them.
-    pub(crate) fn unread_counts(&self, room_id: &str, user_id: &str, joined_at: u64, to: u64) -> Result<(u64, u64)> {
-        const SCAN: usize = 1000;
-        let read = self.read_up_to(room_id, user_id)?.unwrap_or(joined_at).max(joined_at);
-        let start = key_pos(&[room_id], read + 1);
-        let mut pending = Vec::new();
-        for entry in self.db.scan(TIMELINE, &key(&[room_id]), &start, Direction::Forward)?.take(SCAN) {
-            let (k, v) = entry?;
-            if trailing_pos(&k) > to {
-                break;
-            }
-            pending.push(String::from_utf8_lossy(&v).into_owned());
-        }
-        // Most unread events in a busy account are the user's own: drop those before loading
-        // anything else (the sender comes from the cached authorization view).
-        let (version, _) = crate::rooms::version_rules(&self.room_version(room_id)?)?;
-        let mut others = Vec::with_capacity(pending.len());
-        for id in pending {
-            if &*self.auth_event(&version, &id)?.sender != user_id {
-                others.push(id);
-            }
-        }
-        let pending = others;
-        if pending.is_empty() {
-            return Ok((0, 0));
-        }
-        let rules = self.push_rules(user_id)?;
-        let room = self.room(room_id)?;
-        let display_name = room
-            .state_id(self, "m.room.member", user_id)?
-            .and_then(|id| self.pdu(&id).ok().flatten())
-            .and_then(|p| p["content"]["displayname"].as_str().map(str::to_owned));
-        let member_count = self.members_with(room_id, "join")?.len() as u64;
-        let notification_level = room.required_power(
-            self,
-            |pl| pl.notifications.iter().find(|(k, _)| &**k == "room").map_or(50, |(_, v)| *v),
-            50,
-        )?;
-        let mut powers: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
-        let (mut notes, mut lights) = (0, 0);
-        for id in pending {
-            let Some(pdu) = self.pdu(&id)? else { continue };
-            let Some(sender) = pdu.get("sender").and_then(Value::as_str).map(str::to_owned) else { continue };
-            if sender == user_id {
-                continue;
-            }
-            let sender_power = match powers.get(&sender) {
-                Some(p) => *p,
-                None => {
-                    let p = room.power(self, &sender)?;
-                    powers.insert(sender.clone(), p);
-                    p
-                }
-            };
-            let ctx = crate::push::Context {
-                user_id,
-                display_name: display_name.as_deref(),
-                member_count,
-                sender_power,
-                room_notification_level: notification_level,
-            };
-            let outcome = crate::push::evaluate(&rules, &Value::Object(pdu), &ctx);
-            notes += u64::from(outcome.notify);
-            lights += u64::from(outcome.highlight);
-        }
-        Ok((notes, lights))
     }
 
     fn presence_since(&self, user_id: &str, since: Option<u64>, filter: &Filter) -> Result<Vec<Value>> {

@@ -266,41 +266,46 @@ impl Homeserver {
             }
             changes.insert(String::from_utf8_lossy(&v).into_owned());
         }
-        let mut shared = BTreeSet::from([user_id.to_owned()]);
+        let rows = self.memberships(user_id)?;
+        let joined: Vec<&str> =
+            rows.iter().filter(|(_, r)| r.membership == "join").map(|(id, _)| id.as_str()).collect();
+        // Point lookups in the rooms the user is in, not a scan of their member lists: this runs
+        // on every incremental sync.
+        let in_any = |other: &str, memberships: &[&str]| -> Result<bool> {
+            for room in &joined {
+                if self.current_membership(room, other)?.is_some_and(|m| memberships.contains(&m.as_str())) {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        };
+        let shares = |other: &str| -> Result<bool> { Ok(other == user_id || in_any(other, &["join"])?) };
         let mut changed = BTreeSet::new();
         let mut gone = BTreeSet::new();
-        let mut joined = Vec::new();
-        for (room, row) in self.memberships(user_id)? {
-            let now = row.pos > from && row.pos <= to;
+        for (room, row) in rows.iter().filter(|(_, r)| r.pos > from && r.pos <= to) {
             match row.membership.as_str() {
-                "join" => {
-                    for (member, _) in self.members_with(&room, "join")? {
-                        if now && member != user_id {
-                            changed.insert(member.clone());
-                        }
-                        shared.insert(member);
-                    }
-                    joined.push(room);
-                }
+                // A room joined just now: all its members are new to track.
+                "join" => changed.extend(self.members_with(room, "join")?.into_iter().map(|(m, _)| m)),
                 // A room left just now: its members may be no one to track any more.
-                "leave" | "ban" if now => gone.extend(self.members_with(&room, "join")?.into_iter().map(|(m, _)| m)),
+                "leave" | "ban" => gone.extend(self.members_with(room, "join")?.into_iter().map(|(m, _)| m)),
                 _ => {}
             }
         }
+        changed.remove(user_id);
         for user in changes {
-            if shared.contains(&user) {
+            if shares(&user)? {
                 changed.insert(user);
-            } else {
+            } else if in_any(&user, &["leave", "ban"])? {
                 // Someone who left a room the user is in.
-                for room in &joined {
-                    if matches!(self.current_membership(room, &user)?.as_deref(), Some("leave" | "ban")) {
-                        gone.insert(user.clone());
-                        break;
-                    }
-                }
+                gone.insert(user);
             }
         }
-        let left: Vec<String> = gone.into_iter().filter(|u| !shared.contains(u)).collect();
+        let mut left = Vec::new();
+        for user in gone {
+            if !shares(&user)? {
+                left.push(user);
+            }
+        }
         Ok((changed.into_iter().collect(), left))
     }
 }

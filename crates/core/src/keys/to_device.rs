@@ -29,7 +29,8 @@ impl Homeserver {
             }
         }
         self.write(|txn| {
-            let txn_key = key(&[sender, sender_device, &format!("to_device/{txn_id}")]);
+            // Scoped by event type as well, like every client transaction (the request path).
+            let txn_key = key(&[sender, sender_device, &format!("sendToDevice/{kind}"), txn_id]);
             if self.db.get(TXNS, &txn_key)?.is_some() {
                 return Ok(());
             }

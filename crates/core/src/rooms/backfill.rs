@@ -58,12 +58,11 @@ impl Homeserver {
     /// those new to the history are added to the backfill region, newest first. Returns how
     /// many were added.
     pub fn take_backfill(&self, room_id: &str, pdus: &[Pdu]) -> Result<usize> {
-        let mut pdus: Vec<&Pdu> = pdus.iter().collect();
+        let mut pdus = pdus.to_vec();
         pdus.sort_by_key(|p| std::cmp::Reverse(p.json.get("depth").and_then(Value::as_i64).unwrap_or(0)));
         self.write(|txn| {
             let mut room = self.room(room_id)?;
-            let fresh: Vec<Pdu> = pdus.iter().map(|p| (*p).clone()).collect();
-            self.outliers_in(txn, &mut room, &fresh)?;
+            self.outliers_in(txn, &mut room, &pdus)?;
             let prefix = key(&[room_id]);
             let last = self
                 .db
@@ -85,7 +84,7 @@ impl Homeserver {
                 }
             };
             let mut added = 0;
-            for pdu in pdus {
+            for pdu in &pdus {
                 if self.in_history(&pdu.event_id)? || room.auth_event(self, &pdu.event_id)?.rejected {
                     continue;
                 }

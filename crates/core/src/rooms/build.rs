@@ -22,8 +22,26 @@ pub(crate) struct NewEvent<'a> {
     pub state_key: Option<&'a str>,
     pub content: Value,
     pub redacts: Option<&'a str>,
-    /// The sending device and its transaction id, for idempotence and `unsigned.transaction_id`.
-    pub txn: Option<(&'a str, &'a str)>,
+    /// The sending device and its transaction, for idempotence and `unsigned.transaction_id`.
+    pub txn: Option<SentBy<'a>>,
+}
+
+/// A client transaction: the device, its transaction id and the endpoint it was sent to.
+/// Idempotence is per endpoint path, as Synapse keys it: the same id used to send to another
+/// room, or another event type, is another transaction.
+#[derive(Clone, Copy)]
+pub(crate) struct SentBy<'a> {
+    pub device_id: &'a str,
+    pub txn_id: &'a str,
+    /// The request path without the transaction id (`send/{room}/{type}`, `redact/{room}/{event}`).
+    pub scope: &'a str,
+}
+
+impl SentBy<'_> {
+    /// The `TXNS` key remembering this transaction's result.
+    pub fn key(&self, sender: &str) -> Vec<u8> {
+        key(&[sender, self.device_id, self.scope, self.txn_id])
+    }
 }
 
 impl<'a> NewEvent<'a> {
@@ -128,7 +146,7 @@ impl Homeserver {
         pdu: String,
         event: &mut AuthEvent,
         state_key: Option<&str>,
-        sent_by: Option<(&str, &str)>,
+        sent_by: Option<SentBy<'_>>,
         relates_to: Option<String>,
     ) -> Result<()> {
         let pos = txn.pos();
@@ -149,8 +167,8 @@ impl Homeserver {
             before,
             after,
             prev_state,
-            device_id: sent_by.map(|(d, _)| d.to_owned()),
-            txn_id: sent_by.map(|(_, t)| t.to_owned()),
+            device_id: sent_by.map(|s| s.device_id.to_owned()),
+            txn_id: sent_by.map(|s| s.txn_id.to_owned()),
             redacted_by: None,
             related: false,
             outlier: false,
@@ -170,8 +188,8 @@ impl Homeserver {
             };
             txn.put_json(MEMBERSHIPS, key(&[target, &room.id]), &row);
         }
-        if let Some((device, txn_id)) = sent_by {
-            txn.batch.put(TXNS, key(&[&event.sender, device, txn_id]), event_id.as_bytes().to_vec());
+        if let Some(sent_by) = sent_by {
+            txn.batch.put(TXNS, sent_by.key(&event.sender), event_id.as_bytes().to_vec());
         }
         self.index_event(txn, room, event_id, pdu, event, &meta, relates_to)?;
         room.info.extremities = vec![event_id.to_owned()];

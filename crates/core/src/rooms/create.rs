@@ -170,11 +170,14 @@ impl Homeserver {
             }
             // Users of other servers are invited through their servers afterwards.
             for user in req.invite.iter().filter(|u| self.is_local(u)) {
-                let mut content = json!({ "membership": "invite" });
+                let mut content = serde_json::Map::new();
+                content.insert("membership".into(), "invite".into());
                 if req.is_direct {
-                    content["is_direct"] = true.into();
+                    content.insert("is_direct".into(), true.into());
                 }
-                self.append(txn, &mut room, creator, NewEvent::state("m.room.member", user, content))?;
+                // The invitee's profile, as on any invite, so the inviter's client can name them.
+                self.add_profile(user, &mut content)?;
+                self.append(txn, &mut room, creator, NewEvent::state("m.room.member", user, Value::Object(content)))?;
             }
             if let Some(alias) = &alias {
                 self.stage_alias(txn, alias, &room.id, creator);

@@ -61,7 +61,55 @@ impl Homeserver {
         })
     }
 
-    fn add_profile(&self, user_id: &str, content: &mut Map<String, Value>) -> Result<()> {
+    /// Declines an invite (or withdraws a knock) without the room's other servers, when none
+    /// can be reached or none is left: an invite must always be declinable. In a room this
+    /// server holds the leave is a real event (the auth rules let an invitee leave); otherwise
+    /// it is an out-of-band leave, signed here after the invite and known only here, as
+    /// Synapse makes it. Returns the leave's event id.
+    pub fn decline_locally(&self, user_id: &str, room_id: &str, reason: Option<&str>) -> Result<String> {
+        let row = self
+            .membership_of(user_id, room_id)?
+            .filter(|r| matches!(r.membership.as_str(), "invite" | "knock"))
+            .ok_or_else(|| Error::forbidden(format!("User {user_id} is not in room {room_id}")))?;
+        if self.room_info(room_id)?.is_some() {
+            match self.set_membership(user_id, room_id, user_id, "leave", reason, None) {
+                Ok(id) => return Ok(id),
+                Err(e) => tracing::info!(%room_id, "declining in the room failed, declining out of band: {e}"),
+            }
+        }
+        let invite = self.pdu(&row.event_id)?.ok_or_else(|| Error::internal("membership event missing"))?;
+        let version = match self.room_info(room_id)? {
+            Some(info) => info.version,
+            None => self
+                .stored_stripped_state(&row.event_id)?
+                .unwrap_or_default()
+                .iter()
+                .find(|e| e["type"] == "m.room.create")
+                .and_then(|e| e["content"]["room_version"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| "1".to_owned()),
+        };
+        let mut content = serde_json::json!({ "membership": "leave" });
+        if let Some(reason) = reason {
+            content["reason"] = reason.into();
+        }
+        let depth = invite.get("depth").and_then(Value::as_u64).unwrap_or(0) + 1;
+        let template = serde_json::json!({
+            "type": "m.room.member",
+            "room_id": room_id,
+            "sender": user_id,
+            "state_key": user_id,
+            "content": content,
+            "prev_events": [row.event_id],
+            "auth_events": [row.event_id],
+            "depth": depth,
+        });
+        let Value::Object(template) = template else { return Err(Error::internal("template")) };
+        let pdu = self.sign_template(&version, user_id, "leave", template)?;
+        self.record_remote_membership(user_id, room_id, &pdu, "leave", None)?;
+        Ok(pdu.event_id)
+    }
+
+    pub(crate) fn add_profile(&self, user_id: &str, content: &mut Map<String, Value>) -> Result<()> {
         if let Some(profile) = self.profile(user_id)? {
             for field in ["displayname", "avatar_url"] {
                 if let Some(v) = profile.get(field)

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::version_rules;
+use super::{EventMeta, version_rules};
 use crate::error::{Error, Result};
 use crate::server::Homeserver;
 
@@ -56,6 +56,27 @@ impl Homeserver {
         {
             unsigned.insert("transaction_id".into(), txn_id.clone().into());
         }
+        // MSC4115 (spec v1.11): the reader's membership at the event, so clients can tell
+        // "sent before I joined" from other undecryptable messages. Synapse's rule: the
+        // membership after the event, `leave` when there is none.
+        if let Some(v) = viewer {
+            let membership = match self.visibility_at(&meta, v.user_id)?.1 {
+                Some(m) if !meta.outlier => m,
+                _ if meta.outlier
+                    && pdu.get("type").and_then(Value::as_str) == Some("m.room.member")
+                    && pdu.get("state_key").and_then(Value::as_str) == Some(v.user_id) =>
+                {
+                    // An out-of-band membership (an invite or its rejection) has no state.
+                    pdu.get("content")
+                        .and_then(|c| c.get("membership"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("leave")
+                        .to_owned()
+                }
+                _ => "leave".to_owned(),
+            };
+            unsigned.insert("membership".into(), membership.into());
+        }
         if let Some(prev) = &meta.prev_state {
             unsigned.insert("replaces_state".into(), prev.clone().into());
             if let Some(prev_pdu) = self.pdu(prev)?
@@ -104,30 +125,33 @@ impl Homeserver {
         Ok(self.pdu(id)?.and_then(|mut p| p.remove("content")))
     }
 
+    /// The room's history visibility and `user_id`'s membership in the state after an event
+    /// (so one's own join shows as joined), cached by state group.
+    fn visibility_at(&self, meta: &EventMeta, user_id: &str) -> Result<(String, Option<String>)> {
+        let key = (meta.after, user_id.to_owned());
+        if let Some(v) = crate::server::lock(&self.visibility).get(&key).cloned() {
+            return Ok(v);
+        }
+        let state = self.state_map(meta.after)?;
+        let visibility = self
+            .state_content(&state, "m.room.history_visibility", "")?
+            .and_then(|c| c.get("history_visibility")?.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "shared".to_owned());
+        let membership_at = self
+            .state_content(&state, "m.room.member", user_id)?
+            .and_then(|c| c.get("membership")?.as_str().map(str::to_owned));
+        let mut cache = crate::server::lock(&self.visibility);
+        if cache.len() > 200_000 {
+            cache.clear();
+        }
+        cache.insert(key, (visibility.clone(), membership_at.clone()));
+        Ok((visibility, membership_at))
+    }
+
     /// Whether `user_id` may see `event_id`, by the room's history visibility at the event.
     pub fn may_see(&self, user_id: &str, event_id: &str) -> Result<bool> {
         let Some(meta) = self.event_meta(event_id)? else { return Ok(false) };
-        let key = (meta.after, user_id.to_owned());
-        let cached = crate::server::lock(&self.visibility).get(&key).cloned();
-        let (visibility, membership_at) = match cached {
-            Some(v) => v,
-            None => {
-                let state = self.state_map(meta.after)?;
-                let visibility = self
-                    .state_content(&state, "m.room.history_visibility", "")?
-                    .and_then(|c| c.get("history_visibility")?.as_str().map(str::to_owned))
-                    .unwrap_or_else(|| "shared".to_owned());
-                let membership_at = self
-                    .state_content(&state, "m.room.member", user_id)?
-                    .and_then(|c| c.get("membership")?.as_str().map(str::to_owned));
-                let mut cache = crate::server::lock(&self.visibility);
-                if cache.len() > 200_000 {
-                    cache.clear();
-                }
-                cache.insert(key, (visibility.clone(), membership_at.clone()));
-                (visibility, membership_at)
-            }
-        };
+        let (visibility, membership_at) = self.visibility_at(&meta, user_id)?;
         if visibility == "world_readable" {
             return Ok(true);
         }
@@ -167,15 +191,16 @@ impl Homeserver {
                 _ => {}
             }
         }
-        let visibility = self.current_state_id(room_id, "m.room.history_visibility", "")?;
-        let world_readable = match visibility {
-            Some(id) => self
-                .pdu(&id)?
-                .and_then(|p| p.get("content")?.get("history_visibility")?.as_str().map(|s| s == "world_readable"))
-                .unwrap_or(false),
-            None => false,
-        };
-        if world_readable { Ok(Access::WorldReadable) } else { Err(not_in_room()) }
+        if self.world_readable(room_id)? { Ok(Access::WorldReadable) } else { Err(not_in_room()) }
+    }
+
+    /// Whether the room's current history visibility is `world_readable`.
+    pub fn world_readable(&self, room_id: &str) -> Result<bool> {
+        let Some(id) = self.current_state_id(room_id, "m.room.history_visibility", "")? else { return Ok(false) };
+        Ok(self
+            .pdu(&id)?
+            .and_then(|p| p.get("content")?.get("history_visibility")?.as_str().map(|s| s == "world_readable"))
+            .unwrap_or(false))
     }
 
     /// The room state a user may see: current if joined, at their leave if they left.
@@ -246,8 +271,14 @@ impl Homeserver {
     }
 
     /// `joined_members`: display names and avatars of the joined members.
+    /// Members may ask, and anyone may of a world-readable room (as in Synapse); a member who
+    /// left may not otherwise (the list is the current one).
     pub fn joined_members(&self, user_id: &str, room_id: &str) -> Result<Value> {
-        if self.room_access(user_id, room_id)? != super::read::Access::Joined {
+        let allowed = match self.room_access(user_id, room_id)? {
+            Access::Joined | Access::WorldReadable => true,
+            Access::Left { .. } => self.world_readable(room_id)?,
+        };
+        if !allowed {
             return Err(Error::forbidden(format!("User {user_id} not in room {room_id}")));
         }
         let mut joined = Map::new();

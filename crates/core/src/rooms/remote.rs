@@ -187,20 +187,26 @@ impl Homeserver {
             .state_content(&state, "m.room.history_visibility", "")?
             .and_then(|c| c.get("history_visibility")?.as_str().map(str::to_owned))
             .unwrap_or_else(|| "shared".to_owned());
-        let allowed: &[&str] = match visibility.as_str() {
-            "invited" => &["invite", "join"],
-            "joined" => &["join"],
+        let invited_counts = match visibility.as_str() {
+            "invited" => true,
+            "joined" => false,
             _ => return Ok(true),
         };
-        for ((kind, user), id) in state.range(("m.room.member".to_owned(), String::new())..) {
-            if kind != "m.room.member" {
-                break;
-            }
-            if user.split_once(':').is_some_and(|(_, s)| s == server)
-                && let Some(content) = self.pdu(id)?.and_then(|mut p| p.remove("content"))
-                && content.get("membership").and_then(Value::as_str).is_some_and(|m| allowed.contains(&m))
-            {
-                return Ok(true);
+        // The servers joined at each state group are cached for the outbound queue already.
+        let room = self.room(&meta.room_id)?;
+        if self.joined_servers(&room, meta.after)?.contains(server) {
+            return Ok(true);
+        }
+        if invited_counts {
+            for ((kind, user), id) in state.range(("m.room.member".to_owned(), String::new())..) {
+                if kind != "m.room.member" {
+                    break;
+                }
+                if user.split_once(':').is_some_and(|(_, s)| s == server)
+                    && room.auth_event(self, id)?.membership().is_some_and(|m| m.as_str() == "invite")
+                {
+                    return Ok(true);
+                }
             }
         }
         Ok(false)

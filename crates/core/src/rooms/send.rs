@@ -2,14 +2,14 @@
 
 use serde_json::Value;
 
-use super::build::NewEvent;
+use super::build::{NewEvent, SentBy};
 use crate::error::{Error, Result};
 use crate::server::Homeserver;
-use crate::tables::{TXNS, key};
+use crate::tables::TXNS;
 
 impl Homeserver {
-    /// Sends a message event. A retry with the same `(device, txn_id)` returns the first
-    /// event's id instead of sending again.
+    /// Sends a message event. A retry of the same transaction (device, room, event type and
+    /// transaction id) returns the first event's id instead of sending again.
     pub fn send_message(
         &self,
         sender: &str,
@@ -22,14 +22,18 @@ impl Homeserver {
         if kind == "m.room.redaction" {
             let target = content.get("redacts").and_then(Value::as_str).map(str::to_owned);
             let Some(target) = target else { return Err(Error::bad_json("m.room.redaction needs content.redacts")) };
-            return self.redact(sender, device_id, room_id, &target, txn_id, content);
+            let scope = format!("send/{room_id}/{kind}");
+            let sent_by = SentBy { device_id, txn_id, scope: &scope };
+            return self.redact_as(sender, sent_by, room_id, &target, content);
         }
+        let scope = format!("send/{room_id}/{kind}");
+        let sent_by = SentBy { device_id, txn_id, scope: &scope };
         self.write(|txn| {
-            if let Some(id) = self.db.get(TXNS, &key(&[sender, device_id, txn_id]))? {
+            if let Some(id) = self.db.get(TXNS, &sent_by.key(sender))? {
                 return Ok(String::from_utf8_lossy(&id).into_owned());
             }
             let mut room = self.room(room_id)?;
-            let event = NewEvent { kind, state_key: None, content, redacts: None, txn: Some((device_id, txn_id)) };
+            let event = NewEvent { kind, state_key: None, content, redacts: None, txn: Some(sent_by) };
             self.append(txn, &mut room, sender, event)
         })
     }
@@ -73,7 +77,8 @@ impl Homeserver {
         })
     }
 
-    /// Redacts `target`. The sender must have sent it or have the redact power level.
+    /// Redacts `target` (`PUT /redact/{target}/{txn_id}`). The sender must have sent it or have
+    /// the redact power level.
     pub fn redact(
         &self,
         sender: &str,
@@ -81,6 +86,18 @@ impl Homeserver {
         room_id: &str,
         target: &str,
         txn_id: &str,
+        content: Value,
+    ) -> Result<String> {
+        let scope = format!("redact/{room_id}/{target}");
+        self.redact_as(sender, SentBy { device_id, txn_id, scope: &scope }, room_id, target, content)
+    }
+
+    fn redact_as(
+        &self,
+        sender: &str,
+        sent_by: SentBy<'_>,
+        room_id: &str,
+        target: &str,
         mut content: Value,
     ) -> Result<String> {
         if !content.is_object() {
@@ -90,7 +107,7 @@ impl Homeserver {
             obj.remove("redacts");
         }
         self.write(|txn| {
-            if let Some(id) = self.db.get(TXNS, &key(&[sender, device_id, txn_id]))? {
+            if let Some(id) = self.db.get(TXNS, &sent_by.key(sender))? {
                 return Ok(String::from_utf8_lossy(&id).into_owned());
             }
             let mut room = self.room(room_id)?;
@@ -111,7 +128,7 @@ impl Homeserver {
                 state_key: None,
                 content,
                 redacts: Some(target),
-                txn: Some((device_id, txn_id)),
+                txn: Some(sent_by),
             };
             self.append(txn, &mut room, sender, event)
         })

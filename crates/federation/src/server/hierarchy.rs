@@ -30,20 +30,24 @@ async fn hierarchy(
     let answer = blocking(move || {
         let asker = Asker::Server(&origin);
         let not_found = || tandem_core::Error::not_found("Unknown room, or not one your server may preview");
-        let chunk = hs.space_room_chunk(&room)?.ok_or_else(not_found)?;
-        if !hs.may_preview(asker, &room)? {
+        if !hs.is_resident(&room)? || !hs.may_preview(asker, &room)? {
             return Err(not_found());
         }
+        let chunk = hs.space_room_chunk(&room)?.ok_or_else(not_found)?;
         let (mut children, mut inaccessible) = (Vec::new(), Vec::new());
         for child in Homeserver::space_children(&chunk, suggested_only) {
-            let Some(mut summary) = hs.space_room_chunk(&child.room_id)? else { continue };
-            if hs.may_preview(asker, &child.room_id)? {
+            if !hs.is_resident(&child.room_id)? {
+                continue;
+            }
+            if !hs.may_preview(asker, &child.room_id)? {
+                inaccessible.push(child.room_id);
+                continue;
+            }
+            if let Some(mut summary) = hs.space_room_chunk(&child.room_id)? {
                 if let Some(obj) = summary.as_object_mut() {
                     obj.remove("children_state");
                 }
                 children.push(summary);
-            } else {
-                inaccessible.push(child.room_id);
             }
         }
         Ok(json!({ "room": chunk, "children": children, "inaccessible_children": inaccessible }))
