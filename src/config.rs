@@ -25,6 +25,22 @@ pub struct Config {
     pub rate_limit_registration_per_second: f64,
     pub rate_limit_registration_burst: f64,
     pub federation: Federation,
+    pub limits: Limits,
+}
+
+/// `[limits]`: how long and how many connections the listeners hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub header_timeout_secs: u64,
+    pub body_timeout_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_connections: 4096, header_timeout_secs: 30, body_timeout_secs: 60 }
+    }
 }
 
 /// `[federation]`: talking to other homeservers.
@@ -88,6 +104,7 @@ impl Default for Config {
             rate_limit_registration_per_second: 0.17,
             rate_limit_registration_burst: 3.0,
             federation: Federation::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -118,7 +135,7 @@ registration_tokens = []
 max_request_size = 52428800
 
 # The URL clients should use, announced in /.well-known/matrix/client
-# (default: https://<server_name>).
+# (default: http:// and the address the client reached this server at).
 # public_base_url = "https://matrix.example.org"
 
 # Rate limits, as token buckets: actions per second sustained, and the burst allowed.
@@ -158,6 +175,15 @@ ip_range_blocklist = ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0
 
 # Notary servers asked for the keys of servers that do not answer themselves.
 trusted_key_servers = []
+
+# Listeners (client and federation alike): open connections at most per listener (more are
+# closed at once), and how long a TLS handshake or a request's headers (including a kept-alive
+# connection's wait for its next request) and a request's body may take to arrive, so that
+# slow or silent peers cannot hold connections.
+[limits]
+max_connections = 4096
+header_timeout_secs = 30
+body_timeout_secs = 60
 "#;
 
 /// Why a configuration was refused: the key, the value and the reason.
@@ -233,6 +259,17 @@ impl Config {
         for name in fed.allow.iter().chain(&fed.deny) {
             if name.is_empty() {
                 return bad("federation.allow/deny", name, "empty server name pattern");
+            }
+        }
+        if self.limits.max_connections == 0 {
+            return bad("limits.max_connections", "0", "must be at least 1");
+        }
+        for (key, value) in [
+            ("limits.header_timeout_secs", self.limits.header_timeout_secs),
+            ("limits.body_timeout_secs", self.limits.body_timeout_secs),
+        ] {
+            if value == 0 {
+                return bad(key, "0", "must be at least 1 second");
             }
         }
         if self.registration_shared_secret.as_deref() == Some("") {

@@ -1,6 +1,7 @@
 //! `tandem`, the homeserver binary: command line and wiring only.
 
 mod config;
+mod listener;
 mod serve;
 
 use std::path::PathBuf;

@@ -1,7 +1,6 @@
 //! `tandem serve`: open the data directory, load or create the signing key, listen, and stop
 //! cleanly on SIGTERM or SIGINT.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use tandem_client_api::{ApiConfig, RateLimit, RegistrationMode};
@@ -130,30 +129,38 @@ async fn serve(config: Config, exit_on_stdin_eof: bool) -> Result<(), String> {
         config.federation.tls_cert.as_ref(),
         config.federation.tls_key.as_ref(),
     ) {
-        let acceptor = tandem_federation::tls::acceptor(cert, key)?;
+        let acceptor = crate::listener::acceptor(cert, key)?;
         let fed_listener =
             tokio::net::TcpListener::bind(fed_addr).await.map_err(|e| format!("federation listen {fed_addr}: {e}"))?;
         let bound = fed_listener.local_addr().map_err(|e| e.to_string())?;
         let routes = routes.layer(axum::extract::DefaultBodyLimit::max(config.max_request_size as usize));
-        tls_task = Some(tokio::spawn(tandem_federation::tls::serve(fed_listener, acceptor, routes, wait_stop())));
+        let limits = listener_limits(&config);
+        tls_task =
+            Some(tokio::spawn(crate::listener::serve(fed_listener, Some(acceptor), routes, limits, wait_stop())));
         info!("federation listening on https://{bound}");
     }
     // Handlers are installed before announcing the address: a supervisor (or a test) that sends
     // SIGTERM right after "listening" must get a clean stop, not the default kill.
     let stop = shutdown_signal(exit_on_stdin_eof).map_err(|e| format!("signal handlers: {e}"))?;
     info!(server_name = %config.server_name, key_id = %hs.signing_key().key_id(), "listening on http://{addr}");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            stop.await;
-            let _ = stopped_tx.send(true);
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+    crate::listener::serve(listener, None, app, listener_limits(&config), async move {
+        stop.await;
+        let _ = stopped_tx.send(true);
+    })
+    .await;
     if let Some(task) = tls_task {
         let _ = task.await;
     }
     info!("stopped");
     Ok(())
+}
+
+fn listener_limits(config: &Config) -> crate::listener::Limits {
+    crate::listener::Limits {
+        max_connections: config.limits.max_connections,
+        header_timeout: std::time::Duration::from_secs(config.limits.header_timeout_secs),
+        body_timeout: std::time::Duration::from_secs(config.limits.body_timeout_secs),
+    }
 }
 
 fn shutdown_signal(exit_on_stdin_eof: bool) -> std::io::Result<impl std::future::Future<Output = ()>> {

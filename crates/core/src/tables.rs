@@ -36,8 +36,11 @@ pub const CURRENT_STATE: Table = Table("current_state");
 pub const STATE_GROUPS: Table = Table("state_groups");
 /// user_id, room_id → [`crate::rooms::MembershipRow`]: a user's rooms.
 pub const MEMBERSHIPS: Table = Table("memberships");
-/// user_id, device_id, txn_id → event_id: idempotent sends.
+/// user_id, device_id, request path, txn_id → event_id: idempotent sends.
 pub const TXNS: Table = Table("txns");
+/// target event_id, redaction event_id → "": redactions whose target this server has not
+/// seen yet, checked and applied when it arrives.
+pub const PENDING_REDACTIONS: Table = Table("pending_redactions");
 /// related event_id, stream position → event_id of the relating event.
 pub const RELATIONS: Table = Table("relations");
 /// user_id, room_id ("" for global), type → {content, pos}.
@@ -106,6 +109,7 @@ pub const ALL: &[Table] = &[
     STATE_GROUPS,
     MEMBERSHIPS,
     TXNS,
+    PENDING_REDACTIONS,
     RELATIONS,
     ACCOUNT_DATA,
     RECEIPTS,

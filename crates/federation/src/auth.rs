@@ -53,6 +53,11 @@ pub fn parse_x_matrix(header: &str) -> Option<XMatrix> {
     (!out.origin.is_empty() && !out.key.is_empty() && !out.sig.is_empty()).then_some(out)
 }
 
+/// Whether `name` is a server name by the spec's grammar (host, optional port).
+pub fn valid_server_name(name: &str) -> bool {
+    name.len() <= 255 && <&ruma::ServerName>::try_from(name).is_ok()
+}
+
 /// Splits on commas outside double quotes.
 fn split_params(s: &str) -> Vec<&str> {
     let (mut out, mut start, mut quoted, mut escaped) = (Vec::new(), 0, false, false);
@@ -84,6 +89,10 @@ async fn authenticate(fed: &Federation, parts: &Parts, content: Option<&Value>) 
     {
         return Err(FedError::unauthorized("The request is for another server"));
     }
+    // A malformed origin gets no discovery or key fetch at all.
+    if !valid_server_name(&x.origin) {
+        return Err(FedError::unauthorized("The origin is not a valid server name"));
+    }
     if !fed.config.policy.allows(&x.origin) {
         return Err(FedError::forbidden(format!("Federation with {} is not allowed", x.origin)));
     }
@@ -102,7 +111,13 @@ async fn authenticate(fed: &Federation, parts: &Parts, content: Option<&Value>) 
         tracing::info!("cannot get keys of {}: {e}", x.origin);
         FedError::unauthorized(format!("Cannot get the signing keys of {}", x.origin))
     })?;
-    let key = keys.get(&x.key).ok_or_else(|| FedError::unauthorized("Unknown signing key"))?;
+    // Requests are signed now: only a current key that has not expired may sign them (an old
+    // verify key is for events it signed before, and a key past `valid_until_ts` is not
+    // trusted even when its server cannot be reached to renew it).
+    let key = keys
+        .get(&x.key)
+        .filter(|k| k.expired_ts.is_none() && k.valid_until_ts > crate::now_ms())
+        .ok_or_else(|| FedError::unauthorized("Unknown or expired signing key"))?;
     let mut set = PublicKeySet::new();
     set.insert(x.key.clone(), ruma::serde::Base64::parse(&key.key).map_err(|_| FedError::unauthorized("Bad key"))?);
     let mut map = PublicKeyMap::new();

@@ -42,12 +42,16 @@ impl Client {
                 .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
                 .with_no_client_auth()
         };
-        let overrides = Overrides::default();
+        let blocklist: Vec<IpRange> = config.ip_range_blocklist.iter().filter_map(|r| IpRange::parse(r)).collect();
+        let overrides = Overrides::new(blocklist.clone());
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .dns_resolver(Arc::new(overrides.clone()))
+            // The server-server API never redirects; following one would let a server send us
+            // anywhere (plain HTTP, a private address). `.well-known` follows its own, checked.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
+            .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("Tandem/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FedError::Internal(format!("HTTP client: {e}")))?;
@@ -58,9 +62,9 @@ impl Client {
                 None
             }
         };
-        let mut discovery = Discovery::new(Box::new(crate::discovery::Network { http: http.clone(), dns }));
+        let network = crate::discovery::Network { http: http.clone(), dns, overrides: overrides.clone() };
+        let mut discovery = Discovery::new(Box::new(network));
         discovery.overrides = overrides;
-        let blocklist = config.ip_range_blocklist.iter().filter_map(|r| IpRange::parse(r)).collect();
         Ok(Client { http, discovery, blocklist, policy: config.policy.clone() })
     }
 
@@ -89,7 +93,7 @@ impl Client {
                 .map(|a| a.ip())
                 .collect(),
         };
-        if let Some(ip) = ips.iter().find(|ip| self.blocklist.iter().any(|r| r.contains(**ip))) {
+        if let Some(ip) = ips.iter().find(|ip| ip.is_unspecified() || self.blocklist.iter().any(|r| r.contains(**ip))) {
             return Err(Self::remote_err(destination, format!("{ip} is in the outbound IP blocklist")));
         }
         Ok(target)
@@ -138,9 +142,26 @@ impl Client {
     }
 }
 
-async fn read(destination: &str, response: reqwest::Response) -> Result<Value, FedError> {
+/// The longest a request to another server may take, answer included (an endless answer is
+/// cut here).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// The largest answer read from another server (Synapse's own limit on `send_join`, the largest
+/// answer federation has, is 500 MiB; rooms that large are not in this server's reach yet).
+pub const MAX_RESPONSE_BYTES: usize = 100 * 1024 * 1024;
+
+async fn read(destination: &str, mut response: reqwest::Response) -> Result<Value, FedError> {
     let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| Client::remote_err(destination, e.to_string()))? {
+        if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(Client::remote_err(
+                destination,
+                format!("the answer is larger than {MAX_RESPONSE_BYTES} bytes"),
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if status.is_success() {
         return Ok(body);
     }

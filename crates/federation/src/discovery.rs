@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::policy::IpRange;
+
 /// How to reach a server: the base URL to connect to, the `Host` it expects, and the machine
 /// the base URL's host really is (an SRV target), if another.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,26 +47,45 @@ pub trait Lookups: Send + Sync {
 
 const CACHE_FOR: Duration = Duration::from_secs(3600);
 
-/// Host names whose connections go to another machine (SRV targets), shared by discovery and
-/// the HTTP client's resolver.
+/// The HTTP client's DNS resolver: host names whose connections go to another machine (SRV
+/// targets, shared with discovery), and the outbound IP blocklist applied to the very addresses
+/// the connection will use, so that a name cannot resolve to a public address when checked and
+/// to a private one when connected (DNS rebinding).
 #[derive(Clone, Default)]
-pub struct Overrides(Arc<Mutex<HashMap<String, String>>>);
+pub struct Overrides {
+    targets: Arc<Mutex<HashMap<String, String>>>,
+    blocklist: Arc<Vec<IpRange>>,
+}
 
 impl Overrides {
+    pub fn new(blocklist: Vec<IpRange>) -> Self {
+        Overrides { targets: Arc::default(), blocklist: Arc::new(blocklist) }
+    }
+
     fn set(&self, host: &str, target: &str) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(host.to_owned(), target.to_owned());
+        self.targets.lock().unwrap_or_else(|e| e.into_inner()).insert(host.to_owned(), target.to_owned());
     }
 
     pub fn target_of(&self, host: &str) -> Option<String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(host).cloned()
+        self.targets.lock().unwrap_or_else(|e| e.into_inner()).get(host).cloned()
+    }
+
+    pub fn blocked(&self, ip: IpAddr) -> bool {
+        // The unspecified addresses reach this machine whatever the list says.
+        ip.is_unspecified() || self.blocklist.iter().any(|r| r.contains(ip))
     }
 }
 
 impl reqwest::dns::Resolve for Overrides {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = self.target_of(name.as_str()).unwrap_or_else(|| name.as_str().to_owned());
+        let this = self.clone();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.filter(|a| !this.blocked(a.ip())).collect();
+            if addrs.is_empty() {
+                return Err(format!("every address of {host} is in the outbound IP blocklist").into());
+            }
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
     }
@@ -171,18 +192,46 @@ fn direct(name: &str, host: &str, port: Option<u16>) -> Target {
 pub struct Network {
     pub http: reqwest::Client,
     pub dns: Option<hickory_resolver::TokioResolver>,
+    pub overrides: Overrides,
 }
+
+/// Redirects followed for `.well-known` (the spec asks to follow them, avoiding loops).
+const WELL_KNOWN_REDIRECTS: usize = 3;
+/// The largest `.well-known` answer read (Synapse reads at most 50 KiB).
+const WELL_KNOWN_MAX_BYTES: usize = 64 * 1024;
 
 impl Lookups for Network {
     fn well_known<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Option<String>> {
         Box::pin(async move {
-            let url = format!("https://{host}/.well-known/matrix/server");
-            let response = self.http.get(url).timeout(Duration::from_secs(10)).send().await.ok()?;
-            if !response.status().is_success() {
-                return None;
+            let mut url = reqwest::Url::parse(&format!("https://{host}/.well-known/matrix/server")).ok()?;
+            for _ in 0..=WELL_KNOWN_REDIRECTS {
+                // The client follows no redirects itself: each hop is checked here (HTTPS only,
+                // no IP literal in the blocklist; names are checked by the resolver).
+                if url.scheme() != "https"
+                    || url.host_str().and_then(ip_literal).is_some_and(|ip| self.overrides.blocked(ip))
+                {
+                    return None;
+                }
+                let mut response = self.http.get(url.clone()).timeout(Duration::from_secs(10)).send().await.ok()?;
+                if response.status().is_redirection() {
+                    let location = response.headers().get(reqwest::header::LOCATION)?.to_str().ok()?;
+                    url = url.join(location).ok()?;
+                    continue;
+                }
+                if !response.status().is_success() {
+                    return None;
+                }
+                let mut body = Vec::new();
+                while let Some(chunk) = response.chunk().await.ok()? {
+                    body.extend_from_slice(&chunk);
+                    if body.len() > WELL_KNOWN_MAX_BYTES {
+                        return None;
+                    }
+                }
+                let body: Value = serde_json::from_slice(&body).ok()?;
+                return body.get("m.server")?.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
             }
-            let body: Value = response.json().await.ok()?;
-            body.get("m.server")?.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
+            None
         })
     }
 

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use ruma::CanonicalJsonObject;
@@ -17,12 +18,34 @@ use crate::{FedError, Federation, blocking, now_ms};
 /// How long others may cache our key.
 const OUR_KEY_VALIDITY_MS: u64 = 24 * 3600 * 1000;
 
-/// Other servers' keys in memory (every request and event needs them), and their key
-/// documents as they signed them, for answering notary queries.
+/// The longest a fetched key is trusted, whatever `valid_until_ts` the server gave (the spec's
+/// rule for room versions 5 on, applied to all: a stolen key is not trusted for years).
+const MAX_KEY_VALIDITY_MS: u64 = 7 * 24 * 3600 * 1000;
+/// How long a server whose keys could not be fetched is not asked again (a request naming a
+/// new origin would otherwise make this server fetch on every request).
+const FAILED_FETCH_BACKOFF: Duration = Duration::from_secs(60);
+/// The most servers held in each in-memory key map; past it the map starts over (the database
+/// keeps every key, so nothing is lost but a re-read).
+const MAX_CACHED_SERVERS: usize = 10_000;
+/// The most servers one notary query may ask about.
+pub const MAX_NOTARY_SERVERS: usize = 50;
+
+/// Other servers' keys in memory (every request and event needs them), their key documents
+/// as they signed them (for answering notary queries), and recent failures to fetch them.
 #[derive(Default)]
 pub struct KeyCache {
     known: Mutex<HashMap<String, BTreeMap<String, RemoteKey>>>,
     documents: Mutex<HashMap<String, Value>>,
+    failed: Mutex<HashMap<String, Instant>>,
+}
+
+/// Inserts into a bounded map, starting over when it is full.
+fn bounded_insert<V>(map: &Mutex<HashMap<String, V>>, key: &str, value: V) {
+    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+    if map.len() >= MAX_CACHED_SERVERS && !map.contains_key(key) {
+        map.clear();
+    }
+    map.insert(key.to_owned(), value);
 }
 
 impl Federation {
@@ -77,23 +100,49 @@ impl Federation {
         if fresh(&known) {
             return Ok(known);
         }
-        match self.fetch_keys(server).await {
+        let recently_failed = self
+            .keys
+            .failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(server)
+            .is_some_and(|t| t.elapsed() < FAILED_FETCH_BACKOFF);
+        let fetched = if recently_failed {
+            Err(FedError::Remote {
+                server: server.to_owned(),
+                status: None,
+                errcode: None,
+                message: "its keys could not be fetched a moment ago".into(),
+            })
+        } else {
+            self.fetch_keys(server).await
+        };
+        match fetched {
             Ok(keys) => {
                 self.remember(server, &keys);
                 Ok(keys)
             }
-            // An unreachable server's keys we already hold still verify what they signed.
-            Err(_) if !known.is_empty() => Ok(known),
-            Err(e) => Err(e),
+            Err(e) => {
+                if !recently_failed {
+                    bounded_insert(&self.keys.failed, server, Instant::now());
+                }
+                // An unreachable server's keys we already hold still verify what they signed
+                // while they were valid; the callers check validity against the time of use.
+                if known.is_empty() { Err(e) } else { Ok(known) }
+            }
         }
     }
 
     fn remember(&self, server: &str, keys: &BTreeMap<String, RemoteKey>) {
         let mut known = self.keys.known.lock().unwrap_or_else(|e| e.into_inner());
-        if known.len() > 10_000 {
+        if known.len() >= MAX_CACHED_SERVERS && !known.contains_key(server) {
             known.clear();
         }
-        known.entry(server.to_owned()).or_default().extend(keys.iter().map(|(k, v)| (k.clone(), v.clone())));
+        // A fresh document is the whole truth about current keys: a key the server no longer
+        // lists as current is dropped (unless it moved to `old_verify_keys`, which `keys` has).
+        let entry = known.entry(server.to_owned()).or_default();
+        entry.retain(|id, k| keys.contains_key(id) || k.expired_ts.is_some());
+        entry.extend(keys.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
 
     async fn fetch_keys(&self, server: &str) -> Result<BTreeMap<String, RemoteKey>, FedError> {
@@ -119,7 +168,8 @@ impl Federation {
             }
         };
         let keys = self.check_key_document(server, &doc)?;
-        self.keys.documents.lock().unwrap_or_else(|e| e.into_inner()).insert(server.to_owned(), doc);
+        bounded_insert(&self.keys.documents, server, doc);
+        self.keys.failed.lock().unwrap_or_else(|e| e.into_inner()).remove(server);
         let hs = self.hs.clone();
         let (name, to_store) = (server.to_owned(), keys.clone());
         blocking(move || hs.store_remote_keys(&name, &to_store)).await?;
@@ -137,7 +187,8 @@ impl Federation {
         if doc.get("server_name").and_then(Value::as_str) != Some(server) {
             return Err(bad("wrong server_name"));
         }
-        let valid_until_ts = doc.get("valid_until_ts").and_then(Value::as_u64).unwrap_or(0);
+        let valid_until_ts =
+            doc.get("valid_until_ts").and_then(Value::as_u64).unwrap_or(0).min(now_ms() + MAX_KEY_VALIDITY_MS);
         let mut keys = BTreeMap::new();
         let mut set = PublicKeySet::new();
         for (id, k) in doc.get("verify_keys").and_then(Value::as_object).into_iter().flatten() {
@@ -162,14 +213,17 @@ impl Federation {
         Ok(keys)
     }
 
-    /// A key map holding the keys of every server in `servers` that we could get.
-    pub async fn key_map(&self, servers: &[(String, Vec<String>)]) -> PublicKeyMap {
+    /// A key map holding the keys of every server in `servers` that we could get and that
+    /// were valid at `at` (ms since the epoch): a key is trusted for what was signed while it
+    /// was in use, not for events dated after it expired.
+    pub async fn key_map(&self, servers: &[(String, Vec<String>)], at: u64) -> PublicKeyMap {
         let mut map = PublicKeyMap::new();
         for (server, wanted) in servers {
             let Ok(keys) = self.server_keys(server, wanted).await else { continue };
             let mut set = PublicKeySet::new();
             for (id, k) in keys {
-                if let Some(bytes) = decode(&k.key) {
+                let valid_then = k.expired_ts.map_or(k.valid_until_ts, |e| e.max(k.valid_until_ts)) >= at;
+                if valid_then && let Some(bytes) = decode(&k.key) {
                     set.insert(id, ruma::serde::Base64::new(bytes));
                 }
             }
@@ -186,17 +240,31 @@ impl Federation {
         if size > tandem_core::rooms::build::MAX_PDU_BYTES {
             return Err(format!("the event is {size} bytes, over the limit of 65536"));
         }
+        for (field, max) in [("prev_events", MAX_PREV_EVENTS), ("auth_events", MAX_AUTH_EVENTS)] {
+            let n = pdu.get(field).and_then(Value::as_array).map_or(0, Vec::len);
+            if n > max {
+                return Err(format!("the event has {n} {field}, over the limit of {max}"));
+            }
+        }
         let event_id = tandem_core::pdu::event_id(rules, &obj).map_err(|e| e.to_string())?;
+        // Keys are fetched only for the servers whose signatures the spec requires, not for
+        // every server an event names: one event must not make this server fetch from many.
+        let required = required_signers(pdu, &event_id);
         let servers: Vec<(String, Vec<String>)> = pdu
             .get("signatures")
             .and_then(Value::as_object)
             .into_iter()
             .flatten()
+            .filter(|(server, _)| required.contains(server))
             .map(|(server, sigs)| {
                 (server.clone(), sigs.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default())
             })
             .collect();
-        let map = self.key_map(&servers).await;
+        if servers.len() < required.len() {
+            return Err("the event lacks the signature of a server that must sign it".into());
+        }
+        let ts = pdu.get("origin_server_ts").and_then(Value::as_u64).unwrap_or(0);
+        let map = self.key_map(&servers, ts).await;
         match ruma::signatures::verify_event(&map, &obj, rules) {
             Ok(Verified::All) => Ok((event_id, pdu.clone())),
             Ok(Verified::Signatures) => {
@@ -216,6 +284,36 @@ impl Federation {
         let doc = self.keys.documents.lock().unwrap_or_else(|e| e.into_inner()).get(server).cloned()?;
         Some(self.sign(doc))
     }
+}
+
+/// The most `prev_events` and `auth_events` an event may list (Synapse's limits: no room
+/// needs more, and each one is work for whoever receives the event).
+pub const MAX_PREV_EVENTS: usize = 20;
+pub const MAX_AUTH_EVENTS: usize = 10;
+
+/// The servers whose signatures an event must carry: the sender's, the event id's in room
+/// versions 1 and 2 (ids named by their server), and for a join authorised under a restricted
+/// join rule, the authorising user's.
+fn required_signers(pdu: &Value, event_id: &str) -> Vec<String> {
+    let server = |id: &str| id.split_once(':').map(|(_, s)| s.to_owned());
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |s: Option<String>| {
+        if let Some(s) = s
+            && !out.contains(&s)
+        {
+            out.push(s);
+        }
+    };
+    add(pdu.get("sender").and_then(Value::as_str).and_then(server));
+    if pdu.get("event_id").is_some() {
+        add(server(event_id));
+    }
+    if pdu.get("type").and_then(Value::as_str) == Some("m.room.member")
+        && pdu.pointer("/content/membership").and_then(Value::as_str) == Some("join")
+    {
+        add(pdu.pointer("/content/join_authorised_via_users_server").and_then(Value::as_str).and_then(server));
+    }
+    out
 }
 
 pub(crate) fn canonical(value: &Value) -> Option<CanonicalJsonObject> {

@@ -21,7 +21,6 @@ pub mod policy;
 pub mod remote;
 pub mod sender;
 pub mod server;
-pub mod tls;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

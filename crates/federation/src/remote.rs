@@ -204,8 +204,8 @@ impl Federation {
             .and_then(Value::as_object)
             .cloned()
             .ok_or_else(|| FedError::bad_json("no event in the template"))?;
-        let (hs, v, u) = (self.hs.clone(), version.clone(), user_id.to_owned());
-        let pdu = blocking(move || hs.sign_template(&v, &u, membership, event)).await?;
+        let (hs, v, u, r) = (self.hs.clone(), version.clone(), user_id.to_owned(), room_id.to_owned());
+        let pdu = blocking(move || hs.sign_template(&v, &r, &u, membership, event)).await?;
         if membership == "knock" {
             let path = format!("/_matrix/federation/v1/send_knock/{}/{}", enc(room_id), enc(&pdu.event_id));
             let answer = self.client.request(&self.hs, Method::PUT, server, &path, Some(&pdu.json)).await?;
@@ -247,7 +247,8 @@ impl Federation {
                     .cloned()
                     .ok_or_else(|| FedError::bad_json("no event"))?;
                 let (hs, u) = (self.hs.clone(), user_id.to_owned());
-                let pdu = blocking(move || hs.sign_template(&version, &u, "leave", event)).await?;
+                let r = room_id.to_owned();
+                let pdu = blocking(move || hs.sign_template(&version, &r, &u, "leave", event)).await?;
                 let send = format!("/_matrix/federation/v2/send_leave/{}/{}", enc(room_id), enc(&pdu.event_id));
                 self.client.request(&self.hs, Method::PUT, &server, &send, Some(&pdu.json)).await?;
                 let (hs, u, r) = (self.hs.clone(), user_id.to_owned(), room_id.to_owned());

@@ -10,7 +10,8 @@ use super::{EventMeta, MembershipRow, Room};
 use crate::error::{Error, ErrorKind, Result};
 use crate::server::{Homeserver, Txn};
 use crate::tables::{
-    CURRENT_STATE, EVENT_META, MEMBERSHIPS, PDUS, RELATIONS, ROOMS, TIMELINE, TIMESTAMPS, TXNS, key, key_pos,
+    CURRENT_STATE, EVENT_META, MEMBERSHIPS, PDUS, PENDING_REDACTIONS, RELATIONS, ROOMS, TIMELINE, TIMESTAMPS, TXNS,
+    key, key_pos,
 };
 
 /// The spec's limit on a PDU's size.
@@ -191,12 +192,12 @@ impl Homeserver {
         if let Some(sent_by) = sent_by {
             txn.batch.put(TXNS, sent_by.key(&event.sender), event_id.as_bytes().to_vec());
         }
+        event.event_id = event_id.into();
         self.index_event(txn, room, event_id, pdu, event, &meta, relates_to)?;
         room.info.extremities = vec![event_id.to_owned()];
         room.info.depth += 1;
         room.info.last_pos = pos;
         txn.put_json(ROOMS, key(&[&room.id]), &room.info);
-        event.event_id = event_id.into();
         room.pending_events.insert(event_id.to_owned(), Arc::new(event.clone()));
         Ok(())
     }
@@ -214,7 +215,8 @@ impl Homeserver {
         meta: &EventMeta,
         relates_to: Option<String>,
     ) -> Result<()> {
-        txn.batch.put(PDUS, key(&[event_id]), pdu.into_bytes());
+        let pdu_text = pdu;
+        txn.batch.put(PDUS, key(&[event_id]), pdu_text.clone().into_bytes());
         txn.put_json(EVENT_META, key(&[event_id]), meta);
         if meta.outlier || meta.soft_failed || meta.rejected.is_some() {
             return Ok(());
@@ -222,7 +224,21 @@ impl Homeserver {
         txn.batch.put(TIMELINE, key_pos(&[&room.id], meta.pos), event_id.as_bytes().to_vec());
         txn.batch.put(TIMESTAMPS, super::timestamp::key_of(&room.id, event.origin_server_ts, event_id), Vec::new());
         if let tandem_state_res::Content::Redaction(Some(target)) = &event.content {
-            self.stage_redaction(txn, room, target, event_id)?;
+            let auth_ids = serde_json::from_str::<Value>(&pdu_text)
+                .map(|p| super::receive::event_ids(&p, "auth_events"))
+                .unwrap_or_default();
+            self.stage_redaction(txn, room, target, event, &auth_ids)?;
+        }
+        // Redactions that arrived before this event take effect now, if they may.
+        for entry in self.db.scan_prefix(PENDING_REDACTIONS, &key(&[event_id]))? {
+            let (k, _) = entry?;
+            let Some(redaction_id) = crate::tables::split(&k).get(1).map(|r| r.to_string()) else { continue };
+            txn.batch.delete(PENDING_REDACTIONS, k.to_vec());
+            let (Ok(redaction), Some(pdu)) = (room.auth_event(self, &redaction_id), self.pdu(&redaction_id)?) else {
+                continue;
+            };
+            let auth_ids = super::receive::event_ids(&Value::Object(pdu), "auth_events");
+            self.apply_redaction(txn, room, event_id, event.sender.clone(), meta.clone(), &redaction, &auth_ids)?;
         }
         // Joining or leaving changes who must track whose devices (`device_lists` in `/sync`).
         if event.kind == EventType::Member
@@ -249,16 +265,78 @@ impl Homeserver {
         Ok(())
     }
 
-    /// Marks the target of a redaction, if it is an event of this room.
-    pub(crate) fn stage_redaction(&self, txn: &mut Txn, room: &Room, target: &str, redaction_id: &str) -> Result<()> {
-        if let Some(mut meta) = self.event_meta(target)?
-            && meta.room_id == room.id
-            && meta.redacted_by.is_none()
-        {
-            meta.redacted_by = Some(redaction_id.to_owned());
-            txn.put_json(EVENT_META, key(&[target]), &meta);
+    /// Marks the target of a redaction, if it is an event of this room and the redaction may
+    /// take effect; a redaction of an event not seen yet waits for it.
+    pub(crate) fn stage_redaction(
+        &self,
+        txn: &mut Txn,
+        room: &Room,
+        target: &str,
+        redaction: &AuthEvent,
+        auth_ids: &[String],
+    ) -> Result<()> {
+        let Some(meta) = self.event_meta(target)? else {
+            txn.batch.put(PENDING_REDACTIONS, key(&[target, &redaction.event_id]), Vec::new());
+            return Ok(());
+        };
+        let target_sender = match room.auth_event(self, target) {
+            Ok(e) => e.sender.clone(),
+            Err(_) => return Ok(()),
+        };
+        self.apply_redaction(txn, room, target, target_sender, meta, redaction, auth_ids)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply_redaction(
+        &self,
+        txn: &mut Txn,
+        room: &Room,
+        target: &str,
+        target_sender: Box<str>,
+        mut meta: EventMeta,
+        redaction: &AuthEvent,
+        auth_ids: &[String],
+    ) -> Result<()> {
+        if meta.room_id != room.id || meta.redacted_by.is_some() {
+            return Ok(());
         }
+        if !self.redaction_may_apply(room, redaction, auth_ids, &target_sender)? {
+            tracing::info!(room_id = %room.id, redaction_id = %redaction.event_id, %target,
+                "a redaction by someone who may not redact its target is kept, not applied");
+            return Ok(());
+        }
+        meta.redacted_by = Some(redaction.event_id.to_string());
+        txn.put_json(EVENT_META, key(&[target]), &meta);
         Ok(())
+    }
+
+    /// The spec's rule for applying a redaction (room versions 3 on leave it to servers; the
+    /// authorization rules of 1 and 2 say the same): its sender is of the same server as the
+    /// target's sender, or has the redact level in the state the redaction was authorized
+    /// against, which its auth events (create, power levels) carry.
+    fn redaction_may_apply(
+        &self,
+        room: &Room,
+        redaction: &AuthEvent,
+        auth_ids: &[String],
+        target_sender: &str,
+    ) -> Result<bool> {
+        let server = |user: &str| user.split_once(':').map(|(_, s)| s.to_owned());
+        if server(&redaction.sender).is_some() && server(&redaction.sender) == server(target_sender) {
+            return Ok(true);
+        }
+        let (mut create, mut levels) = (None, None);
+        for id in auth_ids {
+            let Ok(event) = room.auth_event(self, id) else { continue };
+            match event.kind {
+                EventType::Create => create = Some(event),
+                EventType::PowerLevels => levels = Some(event),
+                _ => {}
+            }
+        }
+        let pl = levels.as_deref().and_then(|e| e.power_levels());
+        let power = tandem_state_res::user_power(&room.version, create.as_deref(), pl, &redaction.sender);
+        Ok(power >= pl.map_or(50, |p| p.redact()))
     }
 }
 

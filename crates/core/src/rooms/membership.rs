@@ -104,7 +104,7 @@ impl Homeserver {
             "depth": depth,
         });
         let Value::Object(template) = template else { return Err(Error::internal("template")) };
-        let pdu = self.sign_template(&version, user_id, "leave", template)?;
+        let pdu = self.sign_template(&version, room_id, user_id, "leave", template)?;
         self.record_remote_membership(user_id, room_id, &pdu, "leave", None)?;
         Ok(pdu.event_id)
     }

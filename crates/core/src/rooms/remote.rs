@@ -351,15 +351,31 @@ impl Homeserver {
     pub fn sign_template(
         &self,
         version: &str,
+        room_id: &str,
         user_id: &str,
         membership: &str,
         mut obj: Map<String, Value>,
     ) -> Result<Pdu> {
         let (_, rules) = version_rules(version)?;
-        if obj.get("type").and_then(Value::as_str) != Some("m.room.member")
-            || obj.get("sender").and_then(Value::as_str) != Some(user_id)
-            || obj.get("state_key").and_then(Value::as_str) != Some(user_id)
+        // Everything the signature would vouch for must be what was asked: a template for
+        // another room, user or membership would get a local user's signature on an event
+        // they never wanted (a leave from a room they are in, a join elsewhere).
+        let str_of = |k: &str| obj.get(k).and_then(Value::as_str);
+        let in_room = match str_of("room_id") {
+            Some(r) => r == room_id,
+            None => false,
+        };
+        let origin_ok = str_of("origin").is_none_or(|o| o == self.server_name);
+        let lists_ok = ["prev_events", "auth_events"].iter().all(|k| obj.get(*k).is_some_and(Value::is_array));
+        if !in_room
+            || !origin_ok
+            || !lists_ok
+            || str_of("type") != Some("m.room.member")
+            || str_of("sender") != Some(user_id)
+            || str_of("state_key") != Some(user_id)
             || obj.get("content").and_then(|c| c.get("membership")).and_then(Value::as_str) != Some(membership)
+            || !obj.get("content").is_some_and(Value::is_object)
+            || obj.get("redacts").is_some()
         {
             return Err(Error::bad_json("the other server's template is not the membership event asked for"));
         }
@@ -428,11 +444,22 @@ impl Homeserver {
             .map_err(|e| Error::bad_json(e.to_string()))?;
         let signed = Pdu { event_id: pdu.event_id.clone(), json: serde_json::to_value(obj)? };
         if self.server_in_room(&room_id, &self.server_name)? {
-            // The inviting server sends it to us as part of the room too; taking it now lets
-            // the user see it at once.
-            if let Ok(Received::Accepted | Received::AlreadyKnown) = self.receive_pdu(&room_id, &signed, None) {
-                return Ok(signed);
+            // A room this server is in: the invite is an event of it like any other, and must
+            // pass the room's checks; one that does not changes nothing (recording it anyway
+            // would let any server turn a joined user into an invited one).
+            if self.room_version(&room_id)? != version {
+                return Err(Error::bad_json("the invite names another room version than the room's"));
             }
+            return match self.receive_pdu(&room_id, &signed, None)? {
+                Received::Accepted | Received::AlreadyKnown => Ok(signed),
+                Received::SoftFailed => Err(Error::forbidden("the room's current state does not allow this invite")),
+                Received::Rejected(why) => Err(Error::forbidden(why)),
+            };
+        }
+        // A room this server is not in: nothing to check the invite against but the user's own
+        // standing. One cannot be invited to a room one is in (as this server knows it).
+        if self.membership_of(&target, &room_id)?.is_some_and(|r| matches!(r.membership.as_str(), "join" | "ban")) {
+            return Err(Error::forbidden("the invited user's membership does not allow an invite"));
         }
         self.record_remote_membership(&target, &room_id, &signed, "invite", Some(stripped))?;
         Ok(signed)

@@ -27,8 +27,12 @@ async fn query(State(fed): State<Arc<Federation>>, body: axum::body::Bytes) -> R
     let body: Value = serde_json::from_slice(&body).map_err(|_| FedError::bad_json("Content not JSON."))?;
     let servers =
         body.get("server_keys").and_then(Value::as_object).ok_or_else(|| FedError::bad_json("server_keys missing"))?;
+    // Each server named may cost a fetch from it: a query is bounded, as Synapse bounds it.
+    if servers.len() > crate::keys::MAX_NOTARY_SERVERS {
+        return Err(FedError::bad_json(format!("At most {} servers per query", crate::keys::MAX_NOTARY_SERVERS)));
+    }
     let mut docs = Vec::new();
-    for server in servers.keys() {
+    for server in servers.keys().filter(|s| crate::auth::valid_server_name(s)) {
         if let Some(doc) = fed.notarize(server).await {
             docs.push(doc);
         }
@@ -37,6 +41,9 @@ async fn query(State(fed): State<Arc<Federation>>, body: axum::body::Bytes) -> R
 }
 
 async fn query_one(State(fed): State<Arc<Federation>>, Path(server): Path<String>) -> Json<Value> {
+    if !crate::auth::valid_server_name(&server) {
+        return Json(json!({ "server_keys": [] }));
+    }
     let docs: Vec<Value> = fed.notarize(&server).await.into_iter().collect();
     Json(json!({ "server_keys": docs }))
 }
