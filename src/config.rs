@@ -24,6 +24,7 @@ pub struct Config {
     pub rate_limit_login_burst: f64,
     pub rate_limit_registration_per_second: f64,
     pub rate_limit_registration_burst: f64,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub federation: Federation,
     pub limits: Limits,
 }
@@ -103,6 +104,7 @@ impl Default for Config {
             rate_limit_login_burst: 5.0,
             rate_limit_registration_per_second: 0.17,
             rate_limit_registration_burst: 3.0,
+            trusted_proxies: Vec::new(),
             federation: Federation::default(),
             limits: Limits::default(),
         }
@@ -147,6 +149,11 @@ rate_limit_login_per_second = 0.003
 rate_limit_login_burst = 5.0
 rate_limit_registration_per_second = 0.17
 rate_limit_registration_burst = 3.0
+
+# Reverse proxies (IP addresses) in front of Tandem: for requests from these, the client's
+# address is taken from X-Forwarded-For, so that rate limits count per client and not one
+# bucket for everyone behind the proxy. Leave empty when clients connect directly.
+trusted_proxies = []
 
 # Federation: talking to other homeservers. Nested keys are set from the environment with a
 # double underscore, e.g. TANDEM_FEDERATION__VERIFY_TLS=false.

@@ -59,6 +59,11 @@ pub fn rotate_key(config: &Config) -> Result<String, String> {
     let tmp = config.data_dir.join("signing.key.new");
     new.write_new(&tmp).map_err(|e| e.to_string())?;
     std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // The rename is durable only once the directory is synced: a crash right after must not
+    // bring back the retired key.
+    std::fs::File::open(&config.data_dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
     Ok(new.key_id())
 }
 
@@ -78,6 +83,7 @@ pub fn api_config(config: &Config) -> ApiConfig {
             burst: config.rate_limit_message_burst,
         },
         max_request_size: config.max_request_size,
+        trusted_proxies: config.trusted_proxies.clone(),
         rate_limit_login: RateLimit {
             per_second: config.rate_limit_login_per_second,
             burst: config.rate_limit_login_burst,

@@ -21,6 +21,18 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// A fresh identity with a key of its own (a server of the test's making).
+    pub fn generate(name: &str) -> Identity {
+        let seed: [u8; 32] = rand::random();
+        let version: String = (0..6).map(|_| char::from(b'a' + rand::random::<u8>() % 26)).collect();
+        Identity { name: name.to_owned(), key_id: format!("ed25519:{version}"), key: SigningKey::from_bytes(&seed) }
+    }
+
+    /// The unpadded base64 public key.
+    pub fn public_key(&self) -> String {
+        STANDARD_NO_PAD.encode(self.key.verifying_key().to_bytes())
+    }
+
     /// Reads a key file in the `ed25519 <version> <seed>` format Tandem and Synapse share.
     pub fn from_key_file(name: &str, path: &Path) -> Identity {
         let text = std::fs::read_to_string(path).expect("signing key file");
@@ -79,13 +91,42 @@ const KEPT: &[&str] = &[
     "origin_server_ts",
 ];
 
-/// The redacted form of a message or other event whose content redaction empties.
+/// The content keys redaction keeps, by event type (room versions 11 and 12).
+fn kept_content(kind: &str) -> Option<&'static [&'static str]> {
+    Some(match kind {
+        "m.room.member" => &["membership", "join_authorised_via_users_server"],
+        "m.room.join_rules" => &["join_rule", "allow"],
+        "m.room.history_visibility" => &["history_visibility"],
+        "m.room.redaction" => &["redacts"],
+        "m.room.power_levels" => {
+            &["ban", "events", "events_default", "invite", "kick", "redact", "state_default", "users", "users_default"]
+        }
+        // The create event keeps all of its content.
+        "m.room.create" => return None,
+        _ => &[],
+    })
+}
+
+/// The redacted form of an event (room versions 11 and 12).
 fn redacted(event: &Value) -> Value {
+    let kind = event["type"].as_str().unwrap_or_default();
     let mut out = serde_json::Map::new();
     for (k, v) in event.as_object().expect("object") {
-        if KEPT.contains(&k.as_str()) {
-            out.insert(k.clone(), if k == "content" { json!({}) } else { v.clone() });
+        if !KEPT.contains(&k.as_str()) {
+            continue;
         }
+        let value = match (k.as_str(), kept_content(kind)) {
+            ("content", Some(keep)) => Value::Object(
+                v.as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(ck, _)| keep.contains(&ck.as_str()))
+                    .map(|(ck, cv)| (ck.clone(), cv.clone()))
+                    .collect(),
+            ),
+            _ => v.clone(),
+        };
+        out.insert(k.clone(), value);
     }
     Value::Object(out)
 }
@@ -96,8 +137,8 @@ fn sha256(bytes: &[u8]) -> Vec<u8> {
 }
 
 impl Identity {
-    /// A PDU with its content hash, this identity's signature and its event id (room versions
-    /// 3 on: the reference hash). Only for events whose redaction empties the content.
+    /// A PDU with its content hash, this identity's signature and its event id (the reference
+    /// hash), by the redaction rules of room versions 11 and 12.
     pub fn pdu(&self, mut event: Value) -> (String, Value) {
         let mut for_hash = event.clone();
         for k in ["unsigned", "signatures", "hashes"] {

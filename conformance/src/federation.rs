@@ -117,7 +117,20 @@ impl Peer {
         }
     }
 
+    /// A Tandem peer with extra `TANDEM_*` settings (those a test needs beyond the usual:
+    /// limits, a blocklist), whatever the run; `None` as the oracle, where there is no Tandem.
+    pub fn tandem_with(extra: &[(&str, &str)]) -> Option<Peer> {
+        if oracle() {
+            return None;
+        }
+        Some(Self::tandem_env(free_port(), None, extra))
+    }
+
     fn tandem(port: u16, allow: Option<&[String]>) -> Peer {
+        Self::tandem_env(port, allow, &[])
+    }
+
+    fn tandem_env(port: u16, allow: Option<&[String]>, extra: &[(&str, &str)]) -> Peer {
         let tls = tempfile::tempdir().expect("tempdir");
         let (cert, key) = self_signed(tls.path());
         let name = format!("127.0.0.1:{port}");
@@ -134,6 +147,10 @@ impl Peer {
         ];
         if let Some(a) = &allow {
             env.push(("TANDEM_FEDERATION__ALLOW", a));
+        }
+        for (k, v) in extra {
+            env.retain(|(key, _)| key != k);
+            env.push((k, v));
         }
         let server = Server::spawn_tandem(&env);
         // The certificate files must outlive the server's start only; keep them anyway.

@@ -7,11 +7,13 @@
 //! Tandem's. `TANDEM_CONFORMANCE_RESTART` is a shell command that restarts an external server,
 //! for the persistence tests.
 
+pub mod attack;
 pub mod bench;
 pub mod client;
 pub mod e2ee;
 pub mod fedclient;
 pub mod federation;
+pub mod hostile;
 pub mod http;
 pub mod server;
 

@@ -48,3 +48,30 @@ fn oversized_requests_are_refused() {
     let body = json!({ "name": "y".repeat(10_000) });
     u.post("/_matrix/client/v3/createRoom", body).expect_err(413, "M_TOO_LARGE");
 }
+
+/// Behind a trusted reverse proxy each client has its own bucket (named by the proxy's
+/// `X-Forwarded-For`); from anyone else the header is ignored, so it cannot buy a fresh bucket.
+#[test]
+fn clients_behind_a_trusted_proxy_are_counted_apart() {
+    if std::env::var_os("TANDEM_CONFORMANCE_URL").is_some() {
+        eprintln!("skipped: needs a server started with tight rate limits and a trusted proxy");
+        return;
+    }
+    let login =
+        json!({ "type": "m.login.password", "identifier": { "type": "m.id.user", "user": "nobody" }, "password": "x" });
+    let body = serde_json::to_vec(&login).unwrap();
+    let attempt = |s: &Server, from: &str| {
+        let headers = [("X-Forwarded-For", from), ("Content-Type", "application/json")];
+        s.raw("POST", "/_matrix/client/v3/login", &headers, Some(&body)).status
+    };
+    let limits = [("TANDEM_RATE_LIMIT_LOGIN_PER_SECOND", "0.01"), ("TANDEM_RATE_LIMIT_LOGIN_BURST", "1")];
+    let mut trusted = limits.to_vec();
+    trusted.push(("TANDEM_TRUSTED_PROXIES", "[\"127.0.0.1\"]"));
+    let behind_proxy = Server::spawn_tandem(&trusted);
+    assert_eq!(attempt(&behind_proxy, "203.0.113.1"), 403);
+    assert_eq!(attempt(&behind_proxy, "203.0.113.1"), 429, "one client's bucket");
+    assert_eq!(attempt(&behind_proxy, "203.0.113.2"), 403, "another client behind the proxy has its own bucket");
+    let direct = Server::spawn_tandem(&limits);
+    assert_eq!(attempt(&direct, "203.0.113.1"), 403);
+    assert_eq!(attempt(&direct, "203.0.113.2"), 429, "an untrusted peer's X-Forwarded-For was believed");
+}

@@ -356,6 +356,7 @@ async fn deactivate(
 // nonce\0username\0password\0admin|notadmin keyed by the shared secret.
 
 static NONCES: Mutex<Vec<(String, std::time::Instant)>> = Mutex::new(Vec::new());
+const MAX_NONCES: usize = 4096;
 
 async fn admin_nonce(State(api): State<Api>) -> ApiResult<Json<Value>> {
     if api.config.registration_shared_secret.is_none() {
@@ -368,6 +369,10 @@ async fn admin_nonce(State(api): State<Api>) -> ApiResult<Json<Value>> {
     let nonce: String = (0..32).map(|_| char::from(b'a' + rand::random::<u8>() % 26)).collect();
     let mut nonces = NONCES.lock().unwrap_or_else(|e| e.into_inner());
     nonces.retain(|(_, t)| t.elapsed().as_secs() < 60);
+    // Anyone may ask for nonces: keep the newest few thousand, not one per request.
+    if nonces.len() >= MAX_NONCES {
+        nonces.remove(0);
+    }
     nonces.push((nonce.clone(), std::time::Instant::now()));
     Ok(Json(json!({ "nonce": nonce })))
 }

@@ -3,7 +3,7 @@
 //! strings (`M_INVALID_PARAM`); and [`blocking`], which runs engine calls off the async
 //! workers.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -62,7 +62,7 @@ impl FromRequestParts<Api> for Auth {
         let token = access_token(parts)
             .ok_or_else(|| MatrixError::new(StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN", "Missing access token"))?;
         let hs = api.hs.clone();
-        let ip = client_ip(parts);
+        let ip = client_ip(parts, &api.config.trusted_proxies);
         let session = blocking(move || {
             let session = hs.authenticate(&token)?;
             hs.touch_device(&session, ip.as_deref())?;
@@ -88,18 +88,27 @@ impl FromRequestParts<Api> for MaybeAuth {
     }
 }
 
-/// The peer address, as the listener saw it.
-pub fn client_ip(parts: &Parts) -> Option<String> {
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
+/// The client's address: the peer the listener saw, or, when that peer is a trusted reverse
+/// proxy, the last address before it in `X-Forwarded-For` (the one the proxy itself added;
+/// earlier entries are whatever the client claimed).
+pub fn client_ip(parts: &Parts, trusted_proxies: &[IpAddr]) -> Option<String> {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())?;
+    if !trusted_proxies.contains(&peer) {
+        return Some(peer.to_string());
+    }
+    let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
+    let hops: Vec<IpAddr> = forwarded.join(",").split(',').filter_map(|h| h.trim().parse().ok()).collect();
+    let client = hops.iter().rev().find(|ip| !trusted_proxies.contains(ip)).copied().unwrap_or(peer);
+    Some(client.to_string())
 }
 
 /// The caller's address as an extractor (for rate limits); "unknown" when not served over TCP.
 pub struct ClientIp(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<Api> for ClientIp {
     type Rejection = MatrixError;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> ApiResult<Self> {
-        Ok(ClientIp(client_ip(parts).unwrap_or_else(|| "unknown".into())))
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> ApiResult<Self> {
+        Ok(ClientIp(client_ip(parts, &api.config.trusted_proxies).unwrap_or_else(|| "unknown".into())))
     }
 }
 

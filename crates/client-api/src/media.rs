@@ -97,6 +97,8 @@ async fn serve(api: Api, server: String, id: String, filename: Option<String>) -
         HeaderValue::from_static("sandbox; default-src 'none'; script-src 'none'; plugin-types application/pdf; style-src 'unsafe-inline'; media-src 'self'; object-src 'self';"),
     );
     headers.insert("Cross-Origin-Resource-Policy", HeaderValue::from_static("cross-origin"));
+    // Browsers must take the type as given, not guess HTML or script from the bytes.
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     Ok((headers, bytes).into_response())
 }
 

@@ -38,6 +38,9 @@ pub struct ApiConfig {
     pub rate_limit_registration: RateLimit,
     /// The largest request body, announced as the upload limit.
     pub max_request_size: u64,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for rate limits and devices'
+    /// last seen addresses).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 pub struct ApiInner {

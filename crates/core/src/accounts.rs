@@ -53,6 +53,12 @@ pub fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| Error::internal(format!("password hashing: {e}")))
 }
 
+/// A hash of nothing anyone knows, verified against when there is no account to check.
+fn timing_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| hash_password(&format!("{:x}", rand::random::<u128>())).unwrap_or_default())
+}
+
 fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
@@ -101,11 +107,16 @@ impl Homeserver {
     /// Checks a user's password; the error is the same whether the user exists or not.
     pub fn check_password(&self, user_id: &str, password: &str) -> Result<Account> {
         let wrong = || Error::forbidden("Invalid username or password");
-        let account = self.account(user_id)?.ok_or_else(wrong)?;
-        let hash = account.password_hash.as_deref().ok_or_else(wrong)?;
+        let account = self.account(user_id)?;
+        let Some(hash) = account.as_ref().and_then(|a| a.password_hash.as_deref()) else {
+            // As slow as a wrong password, so the answer's timing does not tell who exists.
+            let _ = verify_password(password, timing_hash());
+            return Err(wrong());
+        };
         if !verify_password(password, hash) {
             return Err(wrong());
         }
+        let account = account.ok_or_else(wrong)?;
         if account.deactivated {
             return Err(Error::new(ErrorKind::UserDeactivated, "This account has been deactivated"));
         }

@@ -20,6 +20,14 @@ pub struct Session {
     pub refresh_token: Option<String>,
 }
 
+/// How a token is stored: its SHA-256, so that the database (a backup, a stolen disk) holds
+/// nothing that logs anyone in. Tokens are long random strings, so no salt or slow hash is
+/// needed.
+fn stored_token(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Device {
     pub device_id: String,
@@ -29,6 +37,8 @@ pub struct Device {
     pub last_seen_ts: Option<u64>,
     #[serde(default)]
     pub last_seen_ip: Option<String>,
+    /// The current access token as stored ([`stored_token`]; plain in databases written
+    /// before tokens were hashed).
     pub access_token: String,
     #[serde(default)]
     pub refresh_token: Option<String>,
@@ -71,22 +81,23 @@ impl Homeserver {
             if let Some(old) = &old {
                 self.drop_tokens(txn, old);
             }
-            device.access_token = access_token.clone();
-            device.refresh_token = refresh_token.clone();
+            device.access_token = stored_token(&access_token);
+            device.refresh_token = refresh_token.as_deref().map(stored_token);
             device.last_seen_ts = Some(Self::now_ms());
             let session = Session {
                 user_id: user_id.to_owned(),
                 device_id: device_id.clone(),
                 expires_at: expires_in_ms.map(|ms| Self::now_ms() + ms),
-                refresh_token: refresh_token.clone(),
+                refresh_token: refresh_token.as_deref().map(stored_token),
             };
             txn.put_json(DEVICES, key(&[user_id, &device_id]), &device);
-            txn.put_json(ACCESS_TOKENS, key(&[&access_token]), &session);
+            txn.put_json(ACCESS_TOKENS, key(&[&stored_token(&access_token)]), &session);
             if let Some(rt) = &refresh_token {
-                txn.put_json(REFRESH_TOKENS, key(&[rt]), &session);
+                txn.put_json(REFRESH_TOKENS, key(&[&stored_token(rt)]), &session);
             }
             if old.is_none() {
                 self.note_key_change(txn, user_id);
+                self.note_unshared_change(txn, user_id, &device_id, false);
             }
             Ok(old.is_none())
         })?;
@@ -99,7 +110,11 @@ impl Homeserver {
     /// The session of an access token.
     pub fn authenticate(&self, access_token: &str) -> Result<Session> {
         let unknown = |soft_logout| Error::new(ErrorKind::UnknownToken { soft_logout }, "Unknown access token");
-        let session: Session = self.get_json(ACCESS_TOKENS, &key(&[access_token]))?.ok_or_else(|| unknown(false))?;
+        let session: Session = match self.get_json(ACCESS_TOKENS, &key(&[&stored_token(access_token)]))? {
+            Some(s) => s,
+            // A token issued before tokens were stored hashed.
+            None => self.get_json(ACCESS_TOKENS, &key(&[access_token]))?.ok_or_else(|| unknown(false))?,
+        };
         if session.expires_at.is_some_and(|t| t <= Self::now_ms()) {
             return Err(Error::new(ErrorKind::UnknownToken { soft_logout: true }, "Access token has expired"));
         }
@@ -108,9 +123,11 @@ impl Homeserver {
 
     /// Swaps a refresh token for a new access token and refresh token.
     pub fn refresh(&self, refresh_token: &str) -> Result<NewSession> {
-        let session: Session = self
-            .get_json(REFRESH_TOKENS, &key(&[refresh_token]))?
-            .ok_or_else(|| Error::new(ErrorKind::UnknownToken { soft_logout: false }, "Unknown refresh token"))?;
+        let unknown = || Error::new(ErrorKind::UnknownToken { soft_logout: false }, "Unknown refresh token");
+        let session: Session = match self.get_json(REFRESH_TOKENS, &key(&[&stored_token(refresh_token)]))? {
+            Some(s) => s,
+            None => self.get_json(REFRESH_TOKENS, &key(&[refresh_token]))?.ok_or_else(unknown)?,
+        };
         self.login(&session.user_id, Some(&session.device_id), None, true)
     }
 
@@ -135,6 +152,7 @@ impl Homeserver {
             device.display_name = name.map(str::to_owned);
             txn.put_json(DEVICES, key(&[user_id, device_id]), &device);
             self.note_key_change(txn, user_id);
+            self.note_unshared_change(txn, user_id, device_id, false);
             Ok(())
         })?;
         self.share_device_change(user_id, device_id, false)
@@ -145,6 +163,7 @@ impl Homeserver {
         self.write(|txn| {
             for device_id in device_ids {
                 let Some(device) = self.device(user_id, device_id)? else { continue };
+                self.note_unshared_change(txn, user_id, device_id, true);
                 self.drop_tokens(txn, &device);
                 txn.batch.delete(DEVICES, key(&[user_id, device_id]));
                 txn.batch.delete(DEVICE_KEYS, key(&[user_id, device_id]));
@@ -172,16 +191,49 @@ impl Homeserver {
 
     /// Records that a device was used, at most once a minute per device.
     pub fn touch_device(&self, session: &Session, ip: Option<&str>) -> Result<()> {
-        let Some(mut device) = self.device(&session.user_id, &session.device_id)? else { return Ok(()) };
+        let Some(device) = self.device(&session.user_id, &session.device_id)? else { return Ok(()) };
         let now = Self::now_ms();
         if device.last_seen_ts.is_some_and(|t| now < t + 60_000) && device.last_seen_ip.as_deref() == ip {
             return Ok(());
         }
-        device.last_seen_ts = Some(now);
-        device.last_seen_ip = ip.map(str::to_owned);
+        // Read again under the writer: a logout that deleted the device in between must not
+        // see it written back.
         self.write(|txn| {
+            let Some(mut device) = self.device(&session.user_id, &session.device_id)? else { return Ok(()) };
+            device.last_seen_ts = Some(now);
+            device.last_seen_ip = ip.map(str::to_owned);
             txn.put_json(DEVICES, key(&[&session.user_id, &session.device_id]), &device);
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::server::Homeserver;
+    use crate::server_key::ServerKey;
+    use crate::tables::{ACCESS_TOKENS, DEVICES, REFRESH_TOKENS};
+
+    /// Nothing stored logs anyone in: not the token tables' keys, not the device records.
+    #[test]
+    fn tokens_are_stored_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let hs = Homeserver::open(dir.path(), "example.org", ServerKey::generate("t")).unwrap();
+        let user = hs.create_account("alice", Some("pw"), false).unwrap();
+        let s = hs.login(&user, None, None, true).unwrap();
+        let (access, refresh) = (s.access_token.clone(), s.refresh_token.clone().unwrap());
+        for table in [ACCESS_TOKENS, REFRESH_TOKENS, DEVICES] {
+            for entry in hs.db.scan_prefix(table, &[]).unwrap() {
+                let (k, v) = entry.unwrap();
+                let text = format!("{}{}", String::from_utf8_lossy(&k), String::from_utf8_lossy(&v));
+                assert!(!text.contains(&access) && !text.contains(&refresh), "a token stored in plain: {text}");
+            }
+        }
+        assert_eq!(hs.authenticate(&access).unwrap().user_id, user);
+        let renewed = hs.refresh(&refresh).unwrap();
+        assert!(hs.authenticate(&access).is_err(), "the refreshed token still works");
+        assert_eq!(hs.authenticate(&renewed.access_token).unwrap().device_id, s.device_id);
+        hs.delete_devices(&user, std::slice::from_ref(&s.device_id)).unwrap();
+        assert!(hs.authenticate(&renewed.access_token).is_err(), "a token outlived its device");
     }
 }

@@ -38,6 +38,10 @@ pub const STATE_GROUPS: Table = Table("state_groups");
 pub const MEMBERSHIPS: Table = Table("memberships");
 /// user_id, device_id, request path, txn_id → event_id: idempotent sends.
 pub const TXNS: Table = Table("txns");
+/// user_id, device_id ("" for the cross-signing keys) → {"deleted": bool}: local device and
+/// key changes committed but not yet queued to other servers (queued after the change's own
+/// write; left over after a crash, they are queued at the next start).
+pub const UNSHARED_DEVICE_CHANGES: Table = Table("unshared_device_changes");
 /// target event_id, redaction event_id → "": redactions whose target this server has not
 /// seen yet, checked and applied when it arrives.
 pub const PENDING_REDACTIONS: Table = Table("pending_redactions");
@@ -110,6 +114,7 @@ pub const ALL: &[Table] = &[
     MEMBERSHIPS,
     TXNS,
     PENDING_REDACTIONS,
+    UNSHARED_DEVICE_CHANGES,
     RELATIONS,
     ACCOUNT_DATA,
     RECEIPTS,

@@ -13,8 +13,14 @@ use tandem_core::rooms::receive::{Pdu, Received, event_ids};
 
 use crate::{FedError, Federation, blocking};
 
-/// How many events one `/get_missing_events` call asks for.
+/// How many events one `/get_missing_events` call asks for (and takes, whatever comes back).
 const MISSING_EVENTS_LIMIT: usize = 20;
+/// The most events taken from one `/event_auth` or `/state` answer: far more than any room's
+/// auth chain or state this server can hold today, far less than an answer of junk.
+const MAX_FETCHED_EVENTS: usize = 50_000;
+/// The most `prev_events` of one PDU whose state is fetched with `/state` (each answer can be
+/// a room's whole state); a PDU with more unknown ones is refused.
+const MAX_STATE_FETCHES: usize = 3;
 
 pub(crate) fn rules_of(version: &str) -> Option<RoomVersionRules> {
     ruma::RoomVersionId::try_from(version).ok()?.rules()
@@ -29,7 +35,9 @@ impl Federation {
         };
         let hs = self.hs.clone();
         let r = room_id.clone();
-        let Ok(version) = blocking(move || hs.room_version(&r)).await else {
+        // Only rooms one of our users is in: a room everyone here left is no business of ours
+        // any more, and must cost nothing.
+        let Ok((true, version)) = blocking(move || Ok((hs.is_resident(&r)?, hs.room_version(&r)?))).await else {
             return (None, Err(format!("this server is not in room {room_id}")));
         };
         let Some(rules) = rules_of(&version) else { return (None, Err("unsupported room version".into())) };
@@ -67,6 +75,12 @@ impl Federation {
         if !gaps.is_empty() && fill_gap {
             self.fetch_missing(origin, room_id, rules, &pdu.event_id).await;
             gaps = self.without_state(&prevs).await?;
+        }
+        if gaps.len() > MAX_STATE_FETCHES {
+            return Err(FedError::bad_json(format!(
+                "{} prev_events with unknown state (at most {MAX_STATE_FETCHES} are fetched)",
+                gaps.len()
+            )));
         }
         let state_before =
             if gaps.is_empty() { None } else { Some(self.state_before(origin, room_id, rules, &prevs, &gaps).await?) };
@@ -111,7 +125,7 @@ impl Federation {
         });
         let path = format!("/_matrix/federation/v1/get_missing_events/{}", enc(room_id));
         let Ok(answer) = self.client.request(&self.hs, Method::POST, origin, &path, Some(&body)).await else { return };
-        let mut events = self.verify_all(rules, answer.get("events")).await;
+        let mut events = self.verify_all_of(rules, answer.get("events"), MISSING_EVENTS_LIMIT).await;
         events.sort_by_key(|p| p.json.get("depth").and_then(Value::as_i64).unwrap_or(0));
         for pdu in events {
             let id = pdu.event_id.clone();
@@ -169,10 +183,16 @@ impl Federation {
         blocking(move || hs.resolve_room_states(&room, maps)).await
     }
 
-    /// Verifies a list of PDUs, keeping those that pass.
+    /// Verifies a list of PDUs another server sent, keeping those that pass (at most
+    /// [`MAX_FETCHED_EVENTS`]).
     pub(crate) async fn verify_all(&self, rules: &RoomVersionRules, list: Option<&Value>) -> Vec<Pdu> {
+        self.verify_all_of(rules, list, MAX_FETCHED_EVENTS).await
+    }
+
+    /// [`Federation::verify_all`], looking at the first `max` entries only.
+    pub(crate) async fn verify_all_of(&self, rules: &RoomVersionRules, list: Option<&Value>, max: usize) -> Vec<Pdu> {
         let mut out = Vec::new();
-        for pdu in list.and_then(Value::as_array).into_iter().flatten() {
+        for pdu in list.and_then(Value::as_array).into_iter().flatten().take(max) {
             match self.verify_pdu(rules, pdu).await {
                 Ok((event_id, json)) => out.push(Pdu { event_id, json }),
                 Err(e) => tracing::info!("dropping a fetched event: {e}"),

@@ -87,6 +87,10 @@ impl Federation {
             room_locks: Mutex::new(HashMap::new()),
         });
         hs.set_network(Arc::new(remote::Remote(fed.clone())));
+        // Device and key changes a crash kept from being queued go out now.
+        if let Err(e) = hs.share_unshared_changes() {
+            tracing::error!("queueing device changes left from before a restart: {e}");
+        }
         tokio::spawn(sender::run(fed.clone()));
         Ok(fed)
     }

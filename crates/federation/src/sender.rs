@@ -1,6 +1,7 @@
 //! The sender: one worker per destination drains that server's persisted queue (the engine's
 //! `outbox`) into transactions of at most 50 PDUs and 100 EDUs, one in flight at a time, in
-//! order. A failed transaction is retried with exponential backoff, cut short when the peer
+//! order. A failed transaction is retried with exponential backoff (only one the peer calls
+//! malformed, 400 or 413, is given up), cut short when the peer
 //! talks to us again. The queue survives restarts: at start every destination with something
 //! queued gets a worker.
 
@@ -97,8 +98,11 @@ async fn drain(fed: Arc<Federation>, destination: String, worker: Arc<Worker>) {
                 log_pdu_errors(answer);
                 true
             }
-            // The peer read it and refused it for good: retrying would block its queue forever.
-            Err(crate::FedError::Remote { status: Some(s), message, .. }) if (400..500).contains(s) && *s != 429 => {
+            // The peer read it and refused it as malformed or too large: the same transaction
+            // would be refused again, and retrying would block its queue forever. Any other
+            // refusal (401 while our keys are being fetched, 403, 429, ...) may pass later, and
+            // dropping it would lose to-device room keys and device list updates for good.
+            Err(crate::FedError::Remote { status: Some(s @ (400 | 413)), message, .. }) => {
                 tracing::warn!(status = s, "transaction {} refused: {message}", batch.last);
                 true
             }

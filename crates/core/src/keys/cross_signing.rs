@@ -162,6 +162,7 @@ impl Homeserver {
                 txn.put_json(CROSS_SIGNING_KEYS, key(&[user_id, kind]), k);
             }
             self.note_key_change(txn, user_id);
+            self.note_unshared_change(txn, user_id, "", false);
             Ok(())
         })?;
         self.share_signing_keys(user_id)
@@ -201,6 +202,12 @@ impl Homeserver {
                 for (target_user, target, signer_key, sig) in &accepted {
                     self.store_signature(txn, target_user, target, user_id, signer_key, sig);
                     self.note_key_change(txn, target_user);
+                }
+                for device in &devices_changed {
+                    self.note_unshared_change(txn, user_id, device, false);
+                }
+                if accepted.iter().any(|(t, _, _, _)| t == user_id) {
+                    self.note_unshared_change(txn, user_id, "", false);
                 }
                 Ok(())
             })?;

@@ -14,8 +14,9 @@ use super::cross_signing::{MASTER, SELF_SIGNING, USER_SIGNING};
 use crate::error::Result;
 use crate::outbox::Outgoing;
 use crate::server::Homeserver;
+use crate::server::Txn;
 use crate::sessions::Device;
-use crate::tables::{DEVICE_KEYS, DEVICE_LISTS, REMOTE_DEVICES, key};
+use crate::tables::{DEVICE_KEYS, DEVICE_LISTS, REMOTE_DEVICES, UNSHARED_DEVICE_CHANGES, key};
 
 /// What is known of a user's device list: for a local user the id of the last update sent,
 /// for another server's user the last one applied to the cache.
@@ -73,8 +74,30 @@ impl Homeserver {
         Ok(Some(keys))
     }
 
+    /// Notes, in the write that makes it, that a local device changed (or, with `device_id`
+    /// `""`, the user's cross-signing keys), so that the change reaches other servers even if
+    /// the process dies before [`Homeserver::share_device_change`] queues it.
+    pub(crate) fn note_unshared_change(&self, txn: &mut Txn, user_id: &str, device_id: &str, deleted: bool) {
+        txn.put_json(UNSHARED_DEVICE_CHANGES, key(&[user_id, device_id]), &json!({ "deleted": deleted }));
+    }
+
+    /// Queues what a crash left noted but unshared. Run at start.
+    pub fn share_unshared_changes(&self) -> Result<()> {
+        for (k, v) in self.scan_json::<Value>(UNSHARED_DEVICE_CHANGES, &[])? {
+            let parts = crate::tables::split(&k);
+            let (Some(user), Some(device)) = (parts.first(), parts.get(1)) else { continue };
+            let (user, device) = (user.to_string(), device.to_string());
+            if device.is_empty() {
+                self.share_signing_keys(&user)?;
+            } else {
+                self.share_device_change(&user, &device, v["deleted"] == true)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Tells the servers sharing a room with a local user that one of its devices changed
-    /// (new keys, a new name, new signatures, or deleted).
+    /// (new keys, a new name, new signatures, or deleted), and clears the change's note.
     pub(crate) fn share_device_change(&self, user_id: &str, device_id: &str, deleted: bool) -> Result<()> {
         if !self.is_local(user_id) {
             return Ok(());
@@ -106,6 +129,7 @@ impl Homeserver {
                 self.enqueue(txn, server, Outgoing::Edu(edu.clone()));
             }
             txn.put_json(DEVICE_LISTS, key(&[user_id]), &ListState { stream_id, stale: false });
+            txn.batch.delete(UNSHARED_DEVICE_CHANGES, key(&[user_id, device_id]));
             Ok(())
         })
     }
@@ -113,16 +137,20 @@ impl Homeserver {
     /// Tells the servers sharing a room with a local user its new master and self-signing keys.
     pub(crate) fn share_signing_keys(&self, user_id: &str) -> Result<()> {
         let servers = self.servers_sharing_rooms(user_id)?;
-        if servers.is_empty() {
-            return Ok(());
-        }
         let mut content = json!({ "user_id": user_id });
         for (kind, field) in [(MASTER, "master_key"), (SELF_SIGNING, "self_signing_key")] {
             if let Some(k) = self.cross_signing_key(user_id, user_id, kind)? {
                 content[field] = k;
             }
         }
-        self.enqueue_edu(&servers, json!({ "edu_type": "m.signing_key_update", "content": content }))
+        let edu = json!({ "edu_type": "m.signing_key_update", "content": content });
+        self.write(|txn| {
+            for d in servers.iter().filter(|d| **d != self.server_name) {
+                self.enqueue(txn, d, Outgoing::Edu(edu.clone()));
+            }
+            txn.batch.delete(UNSHARED_DEVICE_CHANGES, key(&[user_id, ""]));
+            Ok(())
+        })
     }
 
     /// `/user/devices/{userId}` for a local user: every device with keys and name, the id of

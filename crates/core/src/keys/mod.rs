@@ -84,6 +84,9 @@ impl Homeserver {
                     txn.put_json(ONE_TIME_KEYS, key(&[user_id, device_id, &format!("{prefix}{key_id}")]), &stored);
                 }
             }
+            if device_changed {
+                self.note_unshared_change(txn, user_id, device_id, false);
+            }
             Ok(device_changed)
         })?;
         if device_changed {

@@ -235,6 +235,8 @@ async fn invite(
     if event.get("room_id").and_then(Value::as_str) != Some(room.as_str()) {
         return Err(FedError::bad_json("The event is for another room"));
     }
+    // A server the room's ACL bans may not invite into it (known when this server is in it).
+    fed.check_acl(&room, &origin).await?;
     let (id, json) = fed.verify_pdu(&rules, &event).await.map_err(FedError::forbidden)?;
     if id != event_id {
         return Err(FedError::bad_json("The event id does not match the event"));

@@ -71,7 +71,7 @@ async fn handle_edu(fed: &Arc<Federation>, origin: &str, edu: &Value) {
             else {
                 return;
             };
-            if !own_user(user) {
+            if !own_user(user) || fed.check_acl(room, origin).await.is_err() {
                 return;
             }
             let typing = content.get("typing").and_then(Value::as_bool).unwrap_or(false);
@@ -87,6 +87,9 @@ async fn handle_edu(fed: &Arc<Federation>, origin: &str, edu: &Value) {
         Some("m.receipt") => {
             for (room, by_type) in content.as_object().into_iter().flatten() {
                 let Some(reads) = by_type.get("m.read").and_then(Value::as_object) else { continue };
+                if fed.check_acl(room, origin).await.is_err() {
+                    continue;
+                }
                 for (user, receipt) in reads {
                     if !own_user(user) {
                         continue;

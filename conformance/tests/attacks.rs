@@ -1,0 +1,848 @@
+//! Attacks by a hostile homeserver over real federation (`tandem_conformance::attack`), one
+//! test each. Every test asserts that the attack is refused and that nothing changed: the
+//! room's state, alice's membership, and that bob's new message still reaches alice. Run as
+//! the oracle the victim is a Synapse; attacks on settings only Tandem has (its limits, its
+//! blocklist) run on Tandem only and say so.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tandem_conformance::attack::{Scene, WAIT, join};
+use tandem_conformance::federation::Kind;
+use tandem_conformance::hostile::{Hostile, Reply, now_ms};
+use tandem_conformance::{enc, eventually, unique};
+
+// --- The spec's checks on received PDUs ---
+
+#[test]
+fn a_bad_signature_is_refused() {
+    let s = Scene::new();
+    let before = s.state();
+    let (id, mut pdu) = s.message("forged");
+    pdu["signatures"][&s.hostile.name] = json!({ s.hostile.identity.key_id.clone(): "A".repeat(86) });
+    s.deliver(vec![pdu]);
+    assert!(!s.visible(&id), "an event with a bad signature was taken");
+    s.unharmed(&before);
+}
+
+#[test]
+fn a_bad_content_hash_keeps_no_content() {
+    let s = Scene::new();
+    let before = s.state();
+    let (id, mut pdu) = s.message("original");
+    pdu["content"]["body"] = json!("tampered");
+    s.deliver(vec![pdu]);
+    if s.visible(&id) {
+        let seen = s.read(&id);
+        assert!(seen["content"].get("body").is_none(), "a tampered event kept its content: {seen}");
+    }
+    s.unharmed(&before);
+}
+
+#[test]
+fn an_unsigned_event_is_refused() {
+    let s = Scene::new();
+    let before = s.state();
+    let (id, mut pdu) = s.message("unsigned");
+    pdu.as_object_mut().unwrap().remove("signatures");
+    s.deliver(vec![pdu]);
+    assert!(!s.visible(&id));
+    s.unharmed(&before);
+}
+
+#[test]
+fn an_event_of_another_servers_user_is_refused() {
+    let s = Scene::new();
+    let before = s.state();
+    // Signed by the hostile server only, in the name of bob, a user of the victim.
+    let bob = s.bob().user_id;
+    let (id, pdu) = s.event("m.room.message", None, &bob, json!({ "msgtype": "m.text", "body": "I am bob" }));
+    s.deliver(vec![pdu]);
+    assert!(!s.visible(&id), "an event in the name of another server's user was taken");
+    s.unharmed(&before);
+}
+
+#[test]
+fn an_event_by_a_user_who_never_joined_is_refused() {
+    let s = Scene::new();
+    let before = s.state();
+    let eve = s.hostile.user("eve");
+    let (id, pdu) = s.event("m.room.message", None, &eve, json!({ "msgtype": "m.text", "body": "intruder" }));
+    s.deliver(vec![pdu]);
+    assert!(!s.visible(&id));
+    s.unharmed(&before);
+}
+
+#[test]
+fn an_event_for_a_room_the_server_is_not_in_is_not_kept() {
+    let s = Scene::new();
+    let before = s.state();
+    let (id, mut pdu) = s.message("elsewhere");
+    let elsewhere = format!("!{}:{}", unique("nowhere"), s.hostile.name);
+    pdu["room_id"] = json!(elsewhere);
+    let (id2, pdu2) = s.hostile.identity.pdu({
+        let mut e = pdu.clone();
+        e.as_object_mut().unwrap().remove("signatures");
+        e.as_object_mut().unwrap().remove("hashes");
+        e
+    });
+    s.deliver(vec![pdu2]);
+    for id in [&id, &id2] {
+        let r = s.hostile.request(&s.victim.name, "GET", &format!("/_matrix/federation/v1/event/{}", enc(id)), None);
+        assert_ne!(r.status, 200, "an event of a room the server is not in was kept: {}", r.body);
+    }
+    s.unharmed(&before);
+}
+
+#[test]
+fn an_event_moved_to_another_room_is_refused() {
+    let s = Scene::new();
+    // Another room of the victim's that mallory never joined.
+    let other = s.alice().create_room(json!({ "preset": "public_chat", "room_version": "11" }));
+    let before = s.state();
+    let (_, template) = s.message("moved");
+    let mut event = template.clone();
+    for k in ["signatures", "hashes"] {
+        event.as_object_mut().unwrap().remove(k);
+    }
+    event["room_id"] = json!(other);
+    let (id, pdu) = s.hostile.identity.pdu(event);
+    s.deliver(vec![pdu]);
+    let path = format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&other), enc(&id));
+    assert_ne!(s.alice().get(&path).status, 200, "an event was taken into a room its sender is not in");
+    s.unharmed(&before);
+}
+
+#[test]
+fn an_oversized_event_is_refused() {
+    let s = Scene::new();
+    let before = s.state();
+    let (id, pdu) = s.message(&"x".repeat(70_000));
+    s.deliver(vec![pdu]);
+    assert!(!s.visible(&id));
+    s.unharmed(&before);
+}
+
+#[test]
+fn more_than_twenty_prev_events_are_refused() {
+    let s = Scene::new();
+    let before = s.state();
+    let (_, template) = s.message("wide");
+    let mut event = template;
+    for k in ["signatures", "hashes"] {
+        event.as_object_mut().unwrap().remove(k);
+    }
+    let latest = s.latest();
+    let mut prevs = vec![json!(latest)];
+    prevs.extend((0..20).map(|i| json!(format!("$unknown{i}-{}", unique("p")))));
+    event["prev_events"] = Value::Array(prevs);
+    let (id, pdu) = s.hostile.identity.pdu(event);
+    s.deliver(vec![pdu]);
+    assert!(!s.visible(&id), "an event with 21 prev_events was taken");
+    // Nothing was asked for the unknown ones.
+    assert!(s.hostile.received("/_matrix/federation/v1/state").is_empty());
+    s.unharmed(&before);
+}
+
+#[test]
+fn more_than_ten_auth_events_are_refused() {
+    let s = Scene::new();
+    let before = s.state();
+    let (_, template) = s.message("many auth events");
+    let mut event = template;
+    for k in ["signatures", "hashes"] {
+        event.as_object_mut().unwrap().remove(k);
+    }
+    let mut auth: Vec<Value> = event["auth_events"].as_array().unwrap().clone();
+    auth.extend((0..8).map(|i| json!(format!("$bogus{i}-{}", unique("a")))));
+    event["auth_events"] = Value::Array(auth);
+    let (id, pdu) = s.hostile.identity.pdu(event);
+    s.deliver(vec![pdu]);
+    assert!(!s.visible(&id));
+    s.unharmed(&before);
+}
+
+// --- Transactions ---
+
+#[test]
+fn more_than_fifty_pdus_are_refused() {
+    let s = Scene::new();
+    let before = s.state();
+    let pdus: Vec<Value> = (0..51).map(|i| s.message(&format!("flood {i}")).1).collect();
+    let first = pdus[0]["content"]["body"].clone();
+    let r = s.hostile.send(&s.victim.name, &unique("txn"), pdus, Vec::new());
+    assert_eq!(r.status, 400, "{}", r.body);
+    s.settle();
+    let page =
+        s.alice().get(&format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100", enc(&s.room))).expect(200);
+    assert!(!page["chunk"].as_array().unwrap().iter().any(|e| e["content"]["body"] == first), "{page}");
+    s.unharmed(&before);
+}
+
+#[test]
+fn more_than_a_hundred_edus_are_refused() {
+    let s = Scene::new();
+    let before = s.state();
+    let edus: Vec<Value> = (0..101)
+        .map(|_| json!({ "edu_type": "m.typing", "content": { "room_id": s.room, "user_id": s.mallory, "typing": true } }))
+        .collect();
+    let r = s.hostile.send(&s.victim.name, &unique("txn"), Vec::new(), edus);
+    assert_eq!(r.status, 400, "{}", r.body);
+    s.unharmed(&before);
+}
+
+#[test]
+fn a_replayed_transaction_is_not_processed_again() {
+    let s = Scene::new();
+    let before = s.state();
+    let txn = unique("txn");
+    let (first, pdu) = s.message("first");
+    s.hostile.send(&s.victim.name, &txn, vec![pdu], Vec::new()).expect(200);
+    eventually(WAIT, "the first transaction", || s.visible(&first).then_some(()));
+    // The same transaction id with other contents: already done, so nothing of it is taken.
+    let (second, pdu) = s.message("second");
+    s.hostile.send(&s.victim.name, &txn, vec![pdu], Vec::new()).expect(200);
+    s.settle();
+    assert!(!s.visible(&second), "a replayed transaction id was processed again");
+    s.unharmed(&before);
+}
+
+#[test]
+fn a_transaction_claiming_another_origin_gets_no_rights_of_it() {
+    let s = Scene::new();
+    let before = s.state();
+    // The body claims to come from the victim itself, and carries an EDU only the victim may
+    // send (alice typing). Tandem refuses the transaction; Synapse takes it as the signer's,
+    // whose EDU for alice it then drops. Either way alice must not show as typing.
+    let alice = s.alice().user_id;
+    let typing = json!({ "edu_type": "m.typing", "content": { "room_id": s.room, "user_id": alice, "typing": true } });
+    let body = json!({ "origin": s.victim.name, "origin_server_ts": now_ms(), "pdus": [], "edus": [typing] });
+    let r =
+        s.hostile.request(&s.victim.name, "PUT", &format!("/_matrix/federation/v1/send/{}", unique("t")), Some(&body));
+    if s.victim.kind == Kind::Tandem {
+        assert_eq!(r.status, 403, "{}", r.body);
+    }
+    let seen = edu_then_sentinel(&s, json!({ "edu_type": "m.presence", "content": { "push": [] } }));
+    let typing = seen["rooms"]["join"][&s.room]["ephemeral"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "m.typing")
+        .cloned()
+        .unwrap();
+    assert!(!typing["content"]["user_ids"].as_array().unwrap().iter().any(|u| u == alice.as_str()), "{typing}");
+    s.unharmed(&before);
+}
+
+#[test]
+fn a_request_for_another_destination_is_refused() {
+    let s = Scene::new();
+    let auth = s.hostile.identity.x_matrix("GET", "someone.else:8448", "/_matrix/federation/v1/version", None);
+    let r = tandem_conformance::fedclient::send(
+        &s.victim.name,
+        "GET",
+        "/_matrix/federation/v1/query/profile?user_id=%40alice%3Ax",
+        &[("Authorization", &auth)],
+        None,
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
+}
+
+#[test]
+fn a_malformed_origin_is_refused_without_lookups() {
+    let s = Scene::new();
+    let auth = s
+        .hostile
+        .identity
+        .x_matrix("GET", &s.victim.name, "/_matrix/federation/v1/version", None)
+        .replace(&format!("origin=\"{}\"", s.hostile.name), "origin=\"not a server name!\"");
+    let r = tandem_conformance::fedclient::send(
+        &s.victim.name,
+        "GET",
+        "/_matrix/federation/v1/version",
+        &[("Authorization", &auth)],
+        None,
+    );
+    // `/version` needs no authentication on some servers; a signed request's bad header must
+    // still not be honoured on one that does.
+    let profile = tandem_conformance::fedclient::send(
+        &s.victim.name,
+        "GET",
+        "/_matrix/federation/v1/query/profile?user_id=%40alice%3Ax",
+        &[("Authorization", &auth)],
+        None,
+    );
+    // Synapse calls the header malformed (400); Tandem unauthenticated (401).
+    assert!(matches!(profile.status, 400 | 401), "{} / {} {}", r.status, profile.status, profile.body);
+}
+
+// --- EDUs in the name of others ---
+
+/// Sends `edu` from the hostile server, then a typing notice of mallory's as a sentinel that
+/// bob's sync must show; returns bob's sync response that showed it.
+fn edu_then_sentinel(s: &Scene, edu: Value) -> Value {
+    let typing =
+        json!({ "edu_type": "m.typing", "content": { "room_id": s.room, "user_id": s.mallory, "typing": true } });
+    s.hostile.send(&s.victim.name, &unique("txn"), Vec::new(), vec![edu]).expect(200);
+    s.hostile.send(&s.victim.name, &unique("txn"), Vec::new(), vec![typing]).expect(200);
+    let bob = s.bob();
+    let room = s.room.clone();
+    let mallory = s.mallory.clone();
+    let (found, _) = bob.sync_until(None, WAIT, |b| {
+        let ephemeral = b["rooms"]["join"][&room]["ephemeral"]["events"].as_array()?.clone();
+        let typing = ephemeral.iter().find(|e| e["type"] == "m.typing")?;
+        typing["content"]["user_ids"].as_array()?.iter().any(|u| u == mallory.as_str()).then(|| b.clone())
+    });
+    found
+}
+
+#[test]
+fn typing_in_the_name_of_another_servers_user_is_ignored() {
+    let s = Scene::new();
+    let before = s.state();
+    let alice = s.alice().user_id;
+    let seen = edu_then_sentinel(
+        &s,
+        json!({ "edu_type": "m.typing", "content": { "room_id": s.room, "user_id": alice, "typing": true } }),
+    );
+    let typing = seen["rooms"]["join"][&s.room]["ephemeral"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "m.typing")
+        .cloned()
+        .unwrap();
+    assert!(!typing["content"]["user_ids"].as_array().unwrap().iter().any(|u| u == alice.as_str()), "{typing}");
+    s.unharmed(&before);
+}
+
+#[test]
+fn receipts_in_the_name_of_another_servers_user_are_ignored() {
+    let s = Scene::new();
+    let before = s.state();
+    let alice = s.alice().user_id;
+    let latest = s.latest();
+    let receipt = json!({ "edu_type": "m.receipt", "content": { s.room.clone(): { "m.read": {
+        alice.clone(): { "event_ids": [latest], "data": { "ts": now_ms() } } } } } });
+    let seen = edu_then_sentinel(&s, receipt);
+    let ephemeral = seen["rooms"]["join"][&s.room]["ephemeral"]["events"].as_array().unwrap();
+    for e in ephemeral.iter().filter(|e| e["type"] == "m.receipt") {
+        assert!(!e.to_string().contains(&alice), "a receipt in alice's name from another server: {e}");
+    }
+    // And the receipts alice's own server knows of her are not the forged one either.
+    s.unharmed(&before);
+}
+
+#[test]
+fn presence_of_another_servers_user_is_ignored() {
+    let s = Scene::new();
+    let before = s.state();
+    let alice = s.alice().user_id;
+    let edu = json!({ "edu_type": "m.presence", "content": { "push": [
+        { "user_id": alice, "presence": "offline", "status_msg": "hacked", "last_active_ago": 0, "currently_active": false }
+    ] } });
+    edu_then_sentinel(&s, edu);
+    let presence = s.bob().get(&format!("/_matrix/client/v3/presence/{}/status", enc(&alice)));
+    if presence.status == 200 {
+        assert_ne!(presence.body["status_msg"], "hacked", "{}", presence.body);
+    }
+    s.unharmed(&before);
+}
+
+#[test]
+fn device_lists_of_another_servers_user_are_ignored() {
+    let s = Scene::new();
+    let before = s.state();
+    let alice = s.alice().user_id;
+    let edu = json!({ "edu_type": "m.device_list_update", "content": {
+        "user_id": alice, "device_id": "EVILDEVICE", "stream_id": 1, "prev_id": [], "deleted": false,
+        "keys": { "user_id": alice, "device_id": "EVILDEVICE", "algorithms": ["m.olm.v1.curve25519-aes-sha2"],
+                  "keys": { "ed25519:EVILDEVICE": "AAAA", "curve25519:EVILDEVICE": "AAAA" }, "signatures": {} } } });
+    edu_then_sentinel(&s, edu);
+    let keys =
+        s.bob().post("/_matrix/client/v3/keys/query", json!({ "device_keys": { alice.clone(): [] } })).expect(200);
+    assert!(keys["device_keys"][&alice].get("EVILDEVICE").is_none(), "{keys}");
+    s.unharmed(&before);
+}
+
+#[test]
+fn to_device_messages_in_the_name_of_another_servers_user_are_dropped() {
+    let s = Scene::new();
+    let before = s.state();
+    let (alice, bob) = (s.alice().user_id, s.bob());
+    let edu = json!({ "edu_type": "m.direct_to_device", "content": {
+        "sender": alice, "type": "m.room_key_request", "message_id": unique("m"),
+        "messages": { bob.user_id.clone(): { bob.device_id.clone(): { "forged": true } } } } });
+    let seen = edu_then_sentinel(&s, edu);
+    let to_device = seen["to_device"]["events"].as_array().cloned().unwrap_or_default();
+    assert!(!to_device.iter().any(|e| e["sender"] == alice.as_str()), "{to_device:?}");
+    s.unharmed(&before);
+}
+
+// --- Membership forgeries ---
+
+#[test]
+fn an_invite_cannot_turn_a_member_into_an_invitee() {
+    let s = Scene::new();
+    let before = s.state();
+    let alice = s.alice().user_id;
+    let (id, pdu) = s.event("m.room.member", Some(&alice), &s.mallory, json!({ "membership": "invite" }));
+    let path = format!("/_matrix/federation/v2/invite/{}/{}", enc(&s.room), enc(&id));
+    let body = json!({ "event": pdu, "room_version": "11", "invite_room_state": [] });
+    let r = s.hostile.request(&s.victim.name, "PUT", &path, Some(&body));
+    // Synapse countersigns it (and then keeps alice joined); Tandem refuses it outright.
+    if s.victim.kind == Kind::Tandem {
+        assert_ne!(r.status, 200, "an invite of a joined member was countersigned: {}", r.body);
+    }
+    let rooms = s.alice().sync(None, "");
+    assert!(rooms["rooms"]["invite"].get(&s.room).is_none(), "alice shows as invited: {rooms}");
+    s.unharmed(&before);
+}
+
+#[test]
+fn an_invite_from_a_user_of_another_server_is_refused() {
+    let s = Scene::new();
+    let before = s.state();
+    let carol = s.victim.server.register("carol");
+    let bob = s.bob().user_id;
+    let (id, pdu) = s.event("m.room.member", Some(&carol.user_id), &bob, json!({ "membership": "invite" }));
+    let path = format!("/_matrix/federation/v2/invite/{}/{}", enc(&s.room), enc(&id));
+    let body = json!({ "event": pdu, "room_version": "11", "invite_room_state": [] });
+    let r = s.hostile.request(&s.victim.name, "PUT", &path, Some(&body));
+    assert!(r.status == 403 || r.status == 400, "{} {}", r.status, r.body);
+    assert!(carol.sync(None, "")["rooms"]["invite"].get(&s.room).is_none());
+    s.unharmed(&before);
+}
+
+#[test]
+fn make_join_for_another_servers_user_is_refused() {
+    let s = Scene::new();
+    let before = s.state();
+    let bob = s.bob().user_id;
+    let path = format!("/_matrix/federation/v1/make_join/{}/{}?ver=11", enc(&s.room), enc(&bob));
+    let r = s.hostile.request(&s.victim.name, "GET", &path, None);
+    assert_eq!(r.status, 403, "{}", r.body);
+    s.unharmed(&before);
+}
+
+#[test]
+fn send_leave_in_the_name_of_a_local_user_is_refused() {
+    let s = Scene::new();
+    let before = s.state();
+    let alice = s.alice().user_id;
+    let (_, template) = s.event("m.room.member", Some(&alice), &alice, json!({ "membership": "leave" }));
+    let mut event = template;
+    event["auth_events"] = json!([s.create, s.power_levels]);
+    for k in ["signatures", "hashes"] {
+        event.as_object_mut().unwrap().remove(k);
+    }
+    let (id, pdu) = s.hostile.identity.pdu(event);
+    let path = format!("/_matrix/federation/v2/send_leave/{}/{}", enc(&s.room), enc(&id));
+    let r = s.hostile.request(&s.victim.name, "PUT", &path, Some(&pdu));
+    assert_ne!(r.status, 200, "a leave in alice's name was taken: {}", r.body);
+    s.unharmed(&before);
+}
+
+#[test]
+fn a_membership_change_for_a_local_user_in_a_pdu_is_refused() {
+    let s = Scene::new();
+    let before = s.state();
+    let alice = s.alice().user_id;
+    let (id, pdu) = s.event("m.room.member", Some(&alice), &alice, json!({ "membership": "leave" }));
+    s.deliver(vec![pdu]);
+    assert!(!s.visible(&id));
+    s.unharmed(&before);
+}
+
+#[test]
+fn a_kick_without_power_is_refused() {
+    let s = Scene::new();
+    let before = s.state();
+    let bob = s.bob().user_id;
+    let (id, pdu) = s.event("m.room.member", Some(&bob), &s.mallory, json!({ "membership": "leave" }));
+    s.deliver(vec![pdu]);
+    assert!(!s.visible(&id));
+    s.unharmed(&before);
+}
+
+#[test]
+fn a_ban_without_power_is_refused() {
+    let s = Scene::new();
+    let before = s.state();
+    let alice = s.alice().user_id;
+    let (id, pdu) = s.event("m.room.member", Some(&alice), &s.mallory, json!({ "membership": "ban" }));
+    s.deliver(vec![pdu]);
+    assert!(!s.visible(&id));
+    s.unharmed(&before);
+}
+
+#[test]
+fn raising_ones_own_power_is_refused() {
+    let s = Scene::new();
+    let before = s.state();
+    let mut levels = s.alice().state(&s.room, "m.room.power_levels", "").expect(200);
+    levels["users"][&s.mallory] = json!(100);
+    let (id, pdu) = s.event("m.room.power_levels", Some(""), &s.mallory, levels);
+    s.deliver(vec![pdu]);
+    assert!(!s.visible(&id));
+    s.unharmed(&before);
+}
+
+#[test]
+fn changing_the_topic_without_power_is_refused() {
+    let s = Scene::new();
+    let before = s.state();
+    let (id, pdu) = s.event("m.room.topic", Some(""), &s.mallory, json!({ "topic": "hijacked" }));
+    s.deliver(vec![pdu]);
+    assert!(!s.visible(&id));
+    assert_eq!(s.alice().state(&s.room, "m.room.topic", "").expect(200)["topic"], "the agreed topic");
+    s.unharmed(&before);
+}
+
+#[test]
+fn forged_auth_events_are_refused() {
+    let s = Scene::new();
+    let before = s.state();
+    // A power levels event the room never had, giving mallory 100, answered when asked.
+    let mut levels = s.alice().state(&s.room, "m.room.power_levels", "").expect(200);
+    levels["users"][&s.mallory] = json!(100);
+    let (forged_id, forged) = s.event("m.room.power_levels", Some(""), &s.mallory, levels);
+    let (id, template) = s.event("m.room.topic", Some(""), &s.mallory, json!({ "topic": "by forged power" }));
+    let _ = id;
+    let mut event = template;
+    for k in ["signatures", "hashes"] {
+        event.as_object_mut().unwrap().remove(k);
+    }
+    event["auth_events"] = json!([s.create, forged_id, s.mallory_join]);
+    let (id, pdu) = s.hostile.identity.pdu(event);
+    let chain = json!({ "auth_chain": [forged.clone()] });
+    let (forged_copy, forged_id2) = (forged.clone(), forged_id.clone());
+    s.hostile.script(move |r| {
+        if r.path.starts_with("/_matrix/federation/v1/event_auth") {
+            return Some(Reply::Json(200, chain.clone()));
+        }
+        if r.path.contains(&enc(&forged_id2)) {
+            return Some(Reply::Json(
+                200,
+                json!({ "origin": "x", "origin_server_ts": 0, "pdus": [forged_copy.clone()] }),
+            ));
+        }
+        None
+    });
+    s.deliver(vec![pdu]);
+    assert!(!s.visible(&id), "an event authorized by a forged power levels event was taken");
+    assert_eq!(s.alice().state(&s.room, "m.room.topic", "").expect(200)["topic"], "the agreed topic");
+    s.unharmed(&before);
+}
+
+#[test]
+fn events_citing_a_rejected_event_are_refused() {
+    let s = Scene::new();
+    let before = s.state();
+    let mut levels = s.alice().state(&s.room, "m.room.power_levels", "").expect(200);
+    levels["users"][&s.mallory] = json!(100);
+    let (rejected, pdu) = s.event("m.room.power_levels", Some(""), &s.mallory, levels);
+    s.deliver(vec![pdu]);
+    assert!(!s.visible(&rejected));
+    let (_, template) = s.event("m.room.topic", Some(""), &s.mallory, json!({ "topic": "on a rejected base" }));
+    let mut event = template;
+    for k in ["signatures", "hashes"] {
+        event.as_object_mut().unwrap().remove(k);
+    }
+    event["auth_events"] = json!([s.create, rejected, s.mallory_join]);
+    let (id, pdu) = s.hostile.identity.pdu(event);
+    s.deliver(vec![pdu]);
+    assert!(!s.visible(&id));
+    s.unharmed(&before);
+}
+
+// --- Redactions ---
+
+#[test]
+fn a_remote_member_cannot_redact_the_rooms_state() {
+    let s = Scene::new();
+    let before = s.state();
+    let topic = before.iter().find(|(t, _, _)| t == "m.room.topic").map(|(_, _, id)| id.clone()).unwrap();
+    let (_, pdu) = s.event("m.room.redaction", None, &s.mallory, json!({ "redacts": topic }));
+    s.deliver(vec![pdu]);
+    assert_eq!(s.alice().state(&s.room, "m.room.topic", "").expect(200)["topic"], "the agreed topic");
+    assert_eq!(s.read(&topic)["content"]["topic"], "the agreed topic", "the topic event was redacted");
+    s.unharmed(&before);
+}
+
+#[test]
+fn a_remote_member_cannot_redact_others_messages() {
+    let s = Scene::new();
+    let before = s.state();
+    let message = s.alice().send_text(&s.room, "alice's words");
+    let (_, pdu) = s.event("m.room.redaction", None, &s.mallory, json!({ "redacts": message }));
+    s.deliver(vec![pdu]);
+    assert_eq!(s.read(&message)["content"]["body"], "alice's words", "alice's message was redacted");
+    s.unharmed(&before);
+}
+
+#[test]
+fn a_remote_member_may_redact_its_own_messages() {
+    let s = Scene::new();
+    let before = s.state();
+    let (own, pdu) = s.message("mine to take back");
+    s.deliver(vec![pdu]);
+    let (_, pdu) = s.event("m.room.redaction", None, &s.mallory, json!({ "redacts": own }));
+    s.deliver(vec![pdu]);
+    eventually(WAIT, "mallory's own message redacted", || s.read(&own)["content"].get("body").is_none().then_some(()));
+    s.unharmed(&before);
+}
+
+#[test]
+fn a_redaction_sent_before_its_target_waits_for_the_rules() {
+    let s = Scene::new();
+    let before = s.state();
+    // The target, built first but delivered after the redaction that names it.
+    let (target, target_pdu) = s.message("redacted on arrival");
+    let (_, redaction) = s.event("m.room.redaction", None, &s.mallory, json!({ "redacts": target }));
+    s.deliver(vec![redaction]);
+    s.deliver(vec![target_pdu]);
+    if s.visible(&target) {
+        assert!(s.read(&target)["content"].get("body").is_none(), "mallory's own redaction did not apply");
+    }
+    s.unharmed(&before);
+}
+
+// --- Templates of other servers (a local user joins a room on the hostile server) ---
+
+/// alice asks to join a room "on" the hostile server, whose `make_join` answers `template`.
+fn join_with_template(s: &Scene, template: impl Fn(&Scene) -> Value) {
+    let room = format!("!{}:{}", unique("trap"), s.hostile.name);
+    let event = template(s);
+    s.hostile.script(move |r| {
+        r.path
+            .starts_with("/_matrix/federation/v1/make_join")
+            .then(|| Reply::Json(200, json!({ "room_version": "11", "event": event.clone() })))
+    });
+    let path = format!("/_matrix/client/v3/join/{}?server_name={}", enc(&room), enc(&s.hostile.name));
+    let r = s.alice().post(&path, json!({}));
+    assert_ne!(r.status, 200, "alice joined through a bad template: {}", r.body);
+    assert!(
+        s.hostile.received("/_matrix/federation/v2/send_join").is_empty(),
+        "a bad template was signed and sent back"
+    );
+}
+
+fn template_base(s: &Scene, room: &str, membership: &str, user: &str) -> Value {
+    json!({
+        "type": "m.room.member", "room_id": room, "sender": user, "state_key": user,
+        "content": { "membership": membership }, "origin": s.victim.name, "origin_server_ts": now_ms(),
+        "depth": 10, "prev_events": [s.latest()], "auth_events": [s.create, s.power_levels],
+    })
+}
+
+#[test]
+fn a_template_for_another_room_is_not_signed() {
+    let s = Scene::new();
+    let before = s.state();
+    let alice = s.alice().user_id;
+    // The template is a leave from the room alice is in, not a join of the room she asked for.
+    join_with_template(&s, |s| template_base(s, &s.room, "join", &alice));
+    s.unharmed(&before);
+}
+
+#[test]
+fn a_template_with_another_membership_is_not_signed() {
+    let s = Scene::new();
+    let before = s.state();
+    let alice = s.alice().user_id;
+    join_with_template(&s, |s| {
+        let room = format!("!{}:{}", unique("trap"), s.hostile.name);
+        template_base(s, &room, "leave", &alice)
+    });
+    s.unharmed(&before);
+}
+
+#[test]
+fn a_template_for_another_user_is_not_signed() {
+    let s = Scene::new();
+    let before = s.state();
+    let bob = s.bob().user_id;
+    join_with_template(&s, |s| {
+        let room = format!("!{}:{}", unique("trap"), s.hostile.name);
+        template_base(s, &room, "join", &bob)
+    });
+    s.unharmed(&before);
+}
+
+// --- Answers that are too big, and addresses that are private ---
+
+#[test]
+fn a_huge_answer_is_cut_off() {
+    let s = Scene::new();
+    let before = s.state();
+    s.hostile
+        .script(|r| r.path.starts_with("/_matrix/federation/v1/make_join").then_some(Reply::Huge(120 * 1024 * 1024)));
+    let room = format!("!{}:{}", unique("huge"), s.hostile.name);
+    let path = format!("/_matrix/client/v3/join/{}?server_name={}", enc(&room), enc(&s.hostile.name));
+    let r = s.alice().post(&path, json!({}));
+    assert_ne!(r.status, 200, "{}", r.body);
+    s.unharmed(&before);
+}
+
+/// A TCP listener on another loopback address that counts the connections made to it.
+fn canary() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.2:0").expect("127.0.0.2");
+    let addr = listener.local_addr().unwrap().to_string();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    (addr, hits)
+}
+
+#[test]
+fn redirects_to_blocked_addresses_are_not_followed() {
+    // The victim may reach loopback (the peers live there) but not 127.0.0.2, the canary.
+    let Some(victim) = tandem_conformance::federation::Peer::tandem_with(&[(
+        "TANDEM_FEDERATION__IP_RANGE_BLOCKLIST",
+        "[\"127.0.0.2/32\"]",
+    )]) else {
+        eprintln!("skipped as the oracle: Tandem's blocklist setting");
+        return;
+    };
+    let s = Scene::on(victim);
+    let before = s.state();
+    let (canary_addr, hits) = canary();
+    let target = format!("https://{canary_addr}/_matrix/federation/v1/make_join/x/y");
+    s.hostile.script(move |r| {
+        r.path
+            .starts_with("/_matrix/federation/v1/make_join")
+            .then(|| Reply::Headers(302, vec![("Location".into(), target.clone())]))
+    });
+    let room = format!("!{}:{}", unique("redirect"), s.hostile.name);
+    let path = format!("/_matrix/client/v3/join/{}?server_name={}", enc(&room), enc(&s.hostile.name));
+    assert_ne!(s.alice().post(&path, json!({})).status, 200);
+    // Asked directly too: a server name on the blocked address is never contacted.
+    let r = s.alice().get(&format!("/_matrix/client/v3/profile/{}", enc(&format!("@x:{canary_addr}"))));
+    assert_ne!(r.status, 200, "{}", r.body);
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "the victim connected to a blocked address");
+    s.unharmed(&before);
+}
+
+// --- Keys ---
+
+#[test]
+fn requests_signed_by_an_expired_key_are_refused() {
+    let s = Scene::new();
+    let h2 = Hostile::start();
+    h2.set_key_document(h2.own_key_document(now_ms() - 1000, json!({})));
+    let r = h2.request(&s.victim.name, "GET", "/_matrix/federation/v1/query/profile?user_id=%40alice%3Ax", None);
+    assert_eq!(r.status, 401, "{}", r.body);
+}
+
+#[test]
+fn requests_signed_by_an_old_verify_key_are_refused() {
+    let s = Scene::new();
+    let h2 = Hostile::start();
+    // The server has moved to a new key; the one it signs requests with is listed as old.
+    let current = tandem_conformance::fedclient::Identity::generate(&h2.name);
+    let mut doc = json!({
+        "server_name": h2.name, "valid_until_ts": now_ms() + 3_600_000,
+        "verify_keys": { current.key_id.clone(): { "key": current.public_key() } },
+        "old_verify_keys": { h2.identity.key_id.clone(): { "key": h2.identity.public_key(), "expired_ts": now_ms() + 3_600_000 } },
+    });
+    current.sign(&mut doc);
+    h2.set_key_document(doc);
+    let r = h2.request(&s.victim.name, "GET", "/_matrix/federation/v1/query/profile?user_id=%40alice%3Ax", None);
+    // Synapse accepts requests signed by old keys (this is a 400 about the user, past auth).
+    if s.victim.kind == Kind::Tandem {
+        assert_eq!(r.status, 401, "{}", r.body);
+    }
+}
+
+#[test]
+fn a_key_document_of_another_server_is_refused() {
+    let s = Scene::new();
+    let h2 = Hostile::start();
+    let mut doc = h2.own_key_document(now_ms() + 3_600_000, json!({}));
+    doc["server_name"] = json!(s.hostile.name);
+    h2.identity.sign(&mut doc);
+    h2.set_key_document(doc);
+    let r = h2.request(&s.victim.name, "GET", "/_matrix/federation/v1/query/profile?user_id=%40alice%3Ax", None);
+    assert_eq!(r.status, 401, "{}", r.body);
+}
+
+#[test]
+fn an_unreachable_origins_keys_are_not_fetched_on_every_request() {
+    let s = Scene::new();
+    let h2 = Hostile::start();
+    h2.script(|r| r.path.starts_with("/_matrix/key/").then(|| Reply::Json(500, json!({ "errcode": "M_UNKNOWN" }))));
+    for _ in 0..10 {
+        let r = h2.request(&s.victim.name, "GET", "/_matrix/federation/v1/query/profile?user_id=%40alice%3Ax", None);
+        assert_eq!(r.status, 401, "{}", r.body);
+    }
+    let fetches = h2.received("/_matrix/key/").len();
+    // Synapse asks on every request (10 of 10 here); Tandem backs off.
+    if s.victim.kind == Kind::Tandem {
+        assert!(fetches <= 2, "{fetches} key fetches for 10 requests");
+    }
+}
+
+#[test]
+fn a_notary_query_for_many_servers_is_refused() {
+    let Some(victim) = tandem_conformance::federation::Peer::tandem_with(&[]) else {
+        eprintln!("skipped as the oracle: Synapse answers any number of servers");
+        return;
+    };
+    let servers: serde_json::Map<String, Value> = (0..500).map(|i| (format!("{i}.invalid"), json!({}))).collect();
+    let body = serde_json::to_vec(&json!({ "server_keys": servers })).unwrap();
+    let r = tandem_conformance::fedclient::send(&victim.name, "POST", "/_matrix/key/v2/query", &[], Some(&body));
+    assert_eq!(r.status, 400, "{}", r.body);
+}
+
+// --- Connections ---
+
+#[test]
+fn slow_connections_are_closed_and_honest_ones_served() {
+    let Some(victim) =
+        tandem_conformance::federation::Peer::tandem_with(&[("TANDEM_LIMITS__HEADER_TIMEOUT_SECS", "2")])
+    else {
+        eprintln!("skipped as the oracle: Tandem's limits");
+        return;
+    };
+    let s = Scene::on(victim);
+    let before = s.state();
+    // Twenty connections that start a request and never finish its headers.
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        let mut c = std::net::TcpStream::connect(s.victim.server.addr()).expect("connect");
+        use std::io::Write;
+        c.write_all(b"GET /_matrix/client/versions HTTP/1.1\r\nHost: x\r\n").expect("write");
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        slow.push(c);
+    }
+    // Honest traffic is served meanwhile.
+    s.unharmed(&before);
+    // And each slow connection is closed by the server within its deadline.
+    let started = std::time::Instant::now();
+    for mut c in slow {
+        use std::io::Read;
+        let mut buf = [0u8; 1024];
+        let n = c.read(&mut buf).unwrap_or(0);
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "a slow connection got an answer: {text}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(15), "slow connections were held {:?}", started.elapsed());
+}
+
+#[test]
+fn a_join_through_the_victim_for_a_user_of_a_third_server_is_refused() {
+    let s = Scene::new();
+    let before = s.state();
+    let third = format!("@eve:{}", "third.example.org");
+    let path = format!("/_matrix/federation/v1/make_join/{}/{}?ver=11", enc(&s.room), enc(&third));
+    let r = s.hostile.request(&s.victim.name, "GET", &path, None);
+    assert_eq!(r.status, 403, "{}", r.body);
+    let _ = join; // the scene's own join is the well-formed case
+    s.unharmed(&before);
+}
