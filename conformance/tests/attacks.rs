@@ -349,6 +349,26 @@ fn presence_of_another_servers_user_is_ignored() {
     s.unharmed(&before);
 }
 
+/// Presence of a user of the sending server who shares no room with the victim's users is
+/// not kept (that of its user in the room is).
+#[test]
+fn presence_of_a_user_sharing_no_room_is_not_kept() {
+    let s = Scene::new();
+    let before = s.state();
+    let eve = s.hostile.user("eve");
+    let push = |user: &str| json!({ "user_id": user, "presence": "online", "status_msg": "spoofed", "last_active_ago": 0, "currently_active": true });
+    let edu = json!({ "edu_type": "m.presence", "content": { "push": [push(&eve), push(&s.mallory)] } });
+    edu_then_sentinel(&s, edu);
+    let alice = s.alice();
+    eventually(WAIT, "mallory's presence", || {
+        let r = alice.get(&format!("/_matrix/client/v3/presence/{}/status", enc(&s.mallory)));
+        (r.status == 200 && r.body["status_msg"] == "spoofed").then_some(())
+    });
+    let r = alice.get(&format!("/_matrix/client/v3/presence/{}/status", enc(&eve)));
+    assert!(r.status != 200 || r.body["status_msg"] != "spoofed", "eve's presence was kept: {}", r.body);
+    s.unharmed(&before);
+}
+
 #[test]
 fn device_lists_of_another_servers_user_are_ignored() {
     let s = Scene::new();
@@ -384,16 +404,19 @@ fn to_device_messages_in_the_name_of_another_servers_user_are_dropped() {
 #[test]
 fn an_invite_cannot_turn_a_member_into_an_invitee() {
     let s = Scene::new();
+    if s.victim.kind != Kind::Tandem {
+        // Synapse (1.163 here) takes the invite and alice can no longer read the room
+        // ("not in room"): the attack works there, so it is no oracle for it.
+        eprintln!("skipped against Synapse: it is open to this attack");
+        return;
+    }
     let before = s.state();
     let alice = s.alice().user_id;
     let (id, pdu) = s.event("m.room.member", Some(&alice), &s.mallory, json!({ "membership": "invite" }));
     let path = format!("/_matrix/federation/v2/invite/{}/{}", enc(&s.room), enc(&id));
     let body = json!({ "event": pdu, "room_version": "11", "invite_room_state": [] });
     let r = s.hostile.request(&s.victim.name, "PUT", &path, Some(&body));
-    // Synapse countersigns it (and then keeps alice joined); Tandem refuses it outright.
-    if s.victim.kind == Kind::Tandem {
-        assert_ne!(r.status, 200, "an invite of a joined member was countersigned: {}", r.body);
-    }
+    assert_ne!(r.status, 200, "an invite of a joined member was countersigned: {}", r.body);
     let rooms = s.alice().sync(None, "");
     assert!(rooms["rooms"]["invite"].get(&s.room).is_none(), "alice shows as invited: {rooms}");
     s.unharmed(&before);

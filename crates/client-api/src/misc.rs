@@ -148,7 +148,9 @@ async fn read_markers(
 async fn get_presence(State(api): State<Api>, _auth: Auth, Path(user): Path<String>) -> ApiResult<Json<Value>> {
     let hs = api.hs.clone();
     let found = blocking(move || {
-        if hs.account(&user)?.is_none() {
+        // Other servers' users are known by what their servers sent us.
+        let local = user.split_once(':').is_some_and(|(_, server)| server == hs.server_name());
+        if local && hs.account(&user)?.is_none() {
             return Err(tandem_core::Error::not_found("Unknown user"));
         }
         hs.presence(&user)

@@ -33,6 +33,7 @@ pub mod summary;
 pub mod sync;
 mod tables;
 pub mod unread;
+mod upgrade;
 
 pub use error::{Error, ErrorKind, Result};
 pub use server::Homeserver;

@@ -32,9 +32,7 @@ pub struct Batch {
     pub edus: Vec<Value>,
 }
 
-/// The spec's limits on one transaction.
-pub const MAX_PDUS: usize = 50;
-pub const MAX_EDUS: usize = 100;
+pub use tandem_wire::{MAX_EDUS, MAX_PDUS};
 
 impl Homeserver {
     /// Queues `event_id` for every other server with a member joined to the room, in the state

@@ -162,6 +162,7 @@ impl Homeserver {
             };
             if user_id.split_once(':').map(|(_, s)| s) != Some(origin)
                 || !matches!(presence, "online" | "unavailable" | "offline")
+                || !self.shares_room_with_us(user_id)?
             {
                 continue;
             }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::error::Result;
 use crate::server::Homeserver;
@@ -65,13 +65,63 @@ impl Homeserver {
 
     /// The response given to an earlier transaction `txn_id` from `origin`.
     pub fn federation_txn(&self, origin: &str, txn_id: &str) -> Result<Option<Value>> {
-        self.get_json(FEDERATION_TXNS, &key(&[origin, txn_id]))
+        let Some(record) = self.get_json::<Value>(FEDERATION_TXNS, &key(&[origin, txn_id]))? else { return Ok(None) };
+        // Records written before they were timestamped are the answer itself.
+        Ok(Some(match record.get("answer") {
+            Some(answer) if record.get("ts").is_some() => answer.clone(),
+            _ => record,
+        }))
     }
 
     pub fn store_federation_txn(&self, origin: &str, txn_id: &str, response: &Value) -> Result<()> {
         let mut batch = tandem_storage::Batch::new();
-        batch.put(FEDERATION_TXNS, key(&[origin, txn_id]), serde_json::to_vec(response)?);
+        let record = json!({ "ts": Self::now_ms(), "answer": response });
+        batch.put(FEDERATION_TXNS, key(&[origin, txn_id]), serde_json::to_vec(&record)?);
         self.db.write(batch)?;
         Ok(())
+    }
+
+    /// Forgets which transactions and to-device messages other servers sent before
+    /// `older_than` (ms since the epoch): a server retries a transaction until it gets an
+    /// answer, minutes, not days (Synapse keeps them a day too). Returns how many went.
+    pub fn prune_received(&self, older_than: u64) -> Result<usize> {
+        let mut batch = tandem_storage::Batch::new();
+        for entry in self.db.scan_prefix(FEDERATION_TXNS, &[])? {
+            let (k, v) = entry?;
+            let ts = serde_json::from_slice::<Value>(&v).ok().and_then(|r| r.get("ts").and_then(Value::as_u64));
+            if ts.unwrap_or(0) < older_than {
+                batch.delete(FEDERATION_TXNS, k.into_vec());
+            }
+        }
+        let n = batch.len();
+        if n > 0 {
+            self.db.write(batch)?;
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::server::Homeserver;
+    use crate::server_key::ServerKey;
+
+    /// Received transactions and to-device ids are answered the same way while kept, and
+    /// forgotten once old; the pruning spares newer ones.
+    #[test]
+    fn received_records_are_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let hs = Homeserver::open(dir.path(), "example.org", ServerKey::generate("t")).unwrap();
+        let answer = json!({ "pdus": {} });
+        hs.store_federation_txn("a.org", "t1", &answer).unwrap();
+        let message = json!({ "sender": "@m:a.org", "type": "m.x", "message_id": "m1", "messages": {} });
+        hs.receive_to_device("a.org", &message).unwrap();
+        assert_eq!(hs.federation_txn("a.org", "t1").unwrap(), Some(answer.clone()));
+        assert_eq!(hs.prune_received(0).unwrap(), 0, "nothing is older than the epoch");
+        let later = Homeserver::now_ms() + 1;
+        assert_eq!(hs.prune_received(later).unwrap(), 2);
+        assert_eq!(hs.federation_txn("a.org", "t1").unwrap(), None);
     }
 }

@@ -79,6 +79,7 @@ impl Homeserver {
     /// `data_dir/media`.
     pub fn open(data_dir: &Path, server_name: &str, key: ServerKey) -> Result<Arc<Self>, tandem_storage::Error> {
         let db = Db::open(&data_dir.join("db"), tables::ALL)?;
+        crate::upgrade::upgrade(&db, server_name)?;
         let counter = |name: &[u8]| -> Result<u64, tandem_storage::Error> {
             Ok(db.get(META, name)?.and_then(|v| tandem_storage::codec::get_u64(&v, 0)).unwrap_or(0))
         };

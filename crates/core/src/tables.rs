@@ -36,6 +36,9 @@ pub const CURRENT_STATE: Table = Table("current_state");
 pub const STATE_GROUPS: Table = Table("state_groups");
 /// user_id, room_id → [`crate::rooms::MembershipRow`]: a user's rooms.
 pub const MEMBERSHIPS: Table = Table("memberships");
+/// user_id, room_id → "": the rooms other servers' users are joined to, as far as this
+/// server is in them (whose presence and device lists concern us).
+pub const REMOTE_MEMBERS: Table = Table("remote_members");
 /// user_id, device_id, request path, txn_id → event_id: idempotent sends.
 pub const TXNS: Table = Table("txns");
 /// user_id, device_id ("" for the cross-signing keys) → {"deleted": bool}: local device and
@@ -90,7 +93,9 @@ pub const MEDIA: Table = Table("media");
 pub const OUTBOX: Table = Table("outbox");
 /// server_name, key id → [`crate::remote_keys::RemoteKey`]: other servers' verify keys.
 pub const REMOTE_KEYS: Table = Table("remote_keys");
-/// origin server, transaction id → the response we gave: inbound transactions are idempotent.
+/// origin server, transaction id → `{ts, answer}`, the response we gave: inbound transactions
+/// are idempotent. origin, "", "to_device", message_id → `{ts}`: to-device EDUs taken once.
+/// Both kept a day ([`crate::Homeserver::prune_received`]).
 pub const FEDERATION_TXNS: Table = Table("federation_txns");
 /// membership event id → stripped state (JSON array) of a room this server is not in, for an
 /// invite or knock from another server.
@@ -112,6 +117,7 @@ pub const ALL: &[Table] = &[
     CURRENT_STATE,
     STATE_GROUPS,
     MEMBERSHIPS,
+    REMOTE_MEMBERS,
     TXNS,
     PENDING_REDACTIONS,
     UNSHARED_DEVICE_CHANGES,

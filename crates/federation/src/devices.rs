@@ -24,7 +24,7 @@ impl Federation {
     /// An `m.device_list_update` from `origin`; a missed update makes us fetch the whole list.
     pub(crate) async fn device_list_update(&self, origin: &str, content: &Value) {
         let Some(user_id) = content.get("user_id").and_then(Value::as_str).map(str::to_owned) else { return };
-        if server_of(&user_id) != Some(origin) {
+        if server_of(&user_id) != Some(origin) || !self.shares_room_with_us(&user_id).await {
             return;
         }
         let (hs, c) = (self.hs.clone(), content.clone());
@@ -40,10 +40,17 @@ impl Federation {
         }
     }
 
+    /// Whether `user_id` (of another server) is in a room with us: the updates of users who
+    /// are not concern nobody here and are dropped, as Synapse does.
+    async fn shares_room_with_us(&self, user_id: &str) -> bool {
+        let (hs, u) = (self.hs.clone(), user_id.to_owned());
+        blocking(move || hs.shares_room_with_us(&u)).await.unwrap_or(false)
+    }
+
     /// An `m.signing_key_update` from `origin`: its user's new master and self-signing keys.
     pub(crate) async fn signing_key_update(&self, origin: &str, content: &Value) {
         let Some(user_id) = content.get("user_id").and_then(Value::as_str).map(str::to_owned) else { return };
-        if server_of(&user_id) != Some(origin) {
+        if server_of(&user_id) != Some(origin) || !self.shares_room_with_us(&user_id).await {
             return;
         }
         let (hs, c) = (self.hs.clone(), content.clone());

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use ruma::CanonicalJsonObject;
 use ruma::room_version_rules::RoomVersionRules;
-use ruma::signatures::{PublicKeyMap, PublicKeySet, Verified};
+use ruma::signatures::{PublicKeyMap, PublicKeySet};
 use serde_json::{Value, json};
 use tandem_core::remote_keys::RemoteKey;
 
@@ -232,47 +232,15 @@ impl Federation {
         map
     }
 
-    /// Checks a PDU's signatures and content hash. Returns its event id and the PDU to keep:
-    /// redacted if the content hash does not match, as the spec asks.
+    /// Checks a PDU's form, signatures and content hash ([`tandem_wire::pdu`]), fetching
+    /// the keys it needs. Returns its event id and the PDU to keep (redacted if the content
+    /// hash does not match).
     pub async fn verify_pdu(&self, rules: &RoomVersionRules, pdu: &Value) -> Result<(String, Value), String> {
-        let obj = canonical(pdu).ok_or("the event is not canonical JSON")?;
-        let size = ruma::CanonicalJsonValue::Object(obj.clone()).to_string().len();
-        if size > tandem_core::rooms::build::MAX_PDU_BYTES {
-            return Err(format!("the event is {size} bytes, over the limit of 65536"));
-        }
-        for (field, max) in [("prev_events", MAX_PREV_EVENTS), ("auth_events", MAX_AUTH_EVENTS)] {
-            let n = pdu.get(field).and_then(Value::as_array).map_or(0, Vec::len);
-            if n > max {
-                return Err(format!("the event has {n} {field}, over the limit of {max}"));
-            }
-        }
-        let event_id = tandem_core::pdu::event_id(rules, &obj).map_err(|e| e.to_string())?;
-        // Keys are fetched only for the servers whose signatures the spec requires, not for
-        // every server an event names: one event must not make this server fetch from many.
-        let required = required_signers(pdu, &event_id);
-        let servers: Vec<(String, Vec<String>)> = pdu
-            .get("signatures")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-            .filter(|(server, _)| required.contains(server))
-            .map(|(server, sigs)| {
-                (server.clone(), sigs.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default())
-            })
-            .collect();
-        if servers.len() < required.len() {
-            return Err("the event lacks the signature of a server that must sign it".into());
-        }
-        let ts = pdu.get("origin_server_ts").and_then(Value::as_u64).unwrap_or(0);
-        let map = self.key_map(&servers, ts).await;
-        match ruma::signatures::verify_event(&map, &obj, rules) {
-            Ok(Verified::All) => Ok((event_id, pdu.clone())),
-            Ok(Verified::Signatures) => {
-                let redacted = ruma::canonical_json::redact(obj, &rules.redaction, None).map_err(|e| e.to_string())?;
-                Ok((event_id, serde_json::to_value(redacted).map_err(|e| e.to_string())?))
-            }
-            Err(e) => Err(format!("signature check failed: {e}")),
-        }
+        let format = tandem_wire::check_format(rules, pdu).map_err(|e| e.to_string())?;
+        let map = self.key_map(&format.signers, format.origin_server_ts).await;
+        let event_id = format.event_id.clone();
+        let pdu = tandem_wire::verify(rules, format, &map).map_err(|e| e.to_string())?;
+        Ok((event_id, pdu))
     }
 
     /// Answers a notary query for `server`: its key document with our signature beside its own.
@@ -284,36 +252,6 @@ impl Federation {
         let doc = self.keys.documents.lock().unwrap_or_else(|e| e.into_inner()).get(server).cloned()?;
         Some(self.sign(doc))
     }
-}
-
-/// The most `prev_events` and `auth_events` an event may list (Synapse's limits: no room
-/// needs more, and each one is work for whoever receives the event).
-pub const MAX_PREV_EVENTS: usize = 20;
-pub const MAX_AUTH_EVENTS: usize = 10;
-
-/// The servers whose signatures an event must carry: the sender's, the event id's in room
-/// versions 1 and 2 (ids named by their server), and for a join authorised under a restricted
-/// join rule, the authorising user's.
-fn required_signers(pdu: &Value, event_id: &str) -> Vec<String> {
-    let server = |id: &str| id.split_once(':').map(|(_, s)| s.to_owned());
-    let mut out: Vec<String> = Vec::new();
-    let mut add = |s: Option<String>| {
-        if let Some(s) = s
-            && !out.contains(&s)
-        {
-            out.push(s);
-        }
-    };
-    add(pdu.get("sender").and_then(Value::as_str).and_then(server));
-    if pdu.get("event_id").is_some() {
-        add(server(event_id));
-    }
-    if pdu.get("type").and_then(Value::as_str) == Some("m.room.member")
-        && pdu.pointer("/content/membership").and_then(Value::as_str) == Some("join")
-    {
-        add(pdu.pointer("/content/join_authorised_via_users_server").and_then(Value::as_str).and_then(server));
-    }
-    out
 }
 
 pub(crate) fn canonical(value: &Value) -> Option<CanonicalJsonObject> {

@@ -65,7 +65,10 @@ pub struct Federation {
     pub(crate) keys: keys::KeyCache,
     pub(crate) sender: sender::Sender,
     /// One PDU pipeline at a time per room, so that fetching a gap is done once.
-    room_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    room_locks: Locks,
+    /// One inbound transaction per origin at a time (as Synapse): a server flooding us with
+    /// parallel transactions gets no more of our time than one sending them in turn.
+    origin_locks: Locks,
 }
 
 impl Federation {
@@ -84,7 +87,8 @@ impl Federation {
             client,
             keys: keys::KeyCache::default(),
             sender: sender::Sender::default(),
-            room_locks: Mutex::new(HashMap::new()),
+            room_locks: Locks::default(),
+            origin_locks: Locks::default(),
         });
         hs.set_network(Arc::new(remote::Remote(fed.clone())));
         // Device and key changes a crash kept from being queued go out now.
@@ -92,6 +96,7 @@ impl Federation {
             tracing::error!("queueing device changes left from before a restart: {e}");
         }
         tokio::spawn(sender::run(fed.clone()));
+        tokio::spawn(prune_received(hs));
         Ok(fed)
     }
 
@@ -100,11 +105,42 @@ impl Federation {
     }
 
     pub(crate) fn room_lock(&self, room_id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.room_locks.lock().unwrap_or_else(|e| e.into_inner());
+        self.room_locks.get(room_id)
+    }
+
+    pub(crate) fn origin_lock(&self, origin: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.origin_locks.get(origin)
+    }
+}
+
+/// Async locks by name, created on first use; unused ones are dropped once there are many.
+#[derive(Default)]
+struct Locks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl Locks {
+    fn get(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if locks.len() > 10_000 {
             locks.retain(|_, l| Arc::strong_count(l) > 1);
         }
-        locks.entry(room_id.to_owned()).or_default().clone()
+        locks.entry(name.to_owned()).or_default().clone()
+    }
+}
+
+/// How long the transactions and to-device message ids other servers sent are remembered.
+const RECEIVED_KEPT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Forgets old received transactions, hourly.
+async fn prune_received(hs: Arc<Homeserver>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        let hs = hs.clone();
+        let older_than = now_ms().saturating_sub(RECEIVED_KEPT.as_millis() as u64);
+        match blocking(move || hs.prune_received(older_than)).await {
+            Ok(n) => tracing::debug!("forgot {n} received transactions"),
+            Err(e) => tracing::warn!("pruning received transactions: {e}"),
+        }
     }
 }
 

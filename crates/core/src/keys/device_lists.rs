@@ -16,7 +16,7 @@ use crate::outbox::Outgoing;
 use crate::server::Homeserver;
 use crate::server::Txn;
 use crate::sessions::Device;
-use crate::tables::{DEVICE_KEYS, DEVICE_LISTS, REMOTE_DEVICES, UNSHARED_DEVICE_CHANGES, key};
+use crate::tables::{DEVICE_KEYS, DEVICE_LISTS, REMOTE_DEVICES, REMOTE_MEMBERS, UNSHARED_DEVICE_CHANGES, key, split};
 
 /// What is known of a user's device list: for a local user the id of the last update sent,
 /// for another server's user the last one applied to the cache.
@@ -49,6 +49,20 @@ impl Homeserver {
         }
         out.remove(self.server_name());
         Ok(out)
+    }
+
+    /// Whether another server's user is joined to a room this server is in: only then do
+    /// their presence and device lists concern us (Synapse drops the others' updates too).
+    pub fn shares_room_with_us(&self, user_id: &str) -> Result<bool> {
+        for entry in self.db.scan_prefix(REMOTE_MEMBERS, &key(&[user_id]))? {
+            let (k, _) = entry?;
+            if let Some(room) = split(&k).get(1)
+                && self.is_resident(room)?
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Whether `a` and `b` are both joined to some room (`a` local).

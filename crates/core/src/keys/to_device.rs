@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::error::{Error, Result};
 use crate::outbox::Outgoing;
 use crate::server::{Homeserver, Txn};
-use crate::tables::{TO_DEVICE, TXNS, key, key_pos, trailing_pos};
+use crate::tables::{FEDERATION_TXNS, TO_DEVICE, TXNS, key, key_pos, trailing_pos};
 
 impl Homeserver {
     /// `/sendToDevice` (`*` for all of a user's devices).
@@ -93,11 +93,13 @@ impl Homeserver {
             return Err(Error::forbidden("the sender is not on the server that sent the message"));
         }
         self.write(|txn| {
-            let seen = key(&[origin, "", &format!("to_device/{message_id}")]);
-            if self.db.get(TXNS, &seen)?.is_some() {
+            // Earlier versions kept the marker in TXNS, for ever.
+            let legacy = key(&[origin, "", &format!("to_device/{message_id}")]);
+            let seen = key(&[origin, "", "to_device", message_id]);
+            if self.db.get(FEDERATION_TXNS, &seen)?.is_some() || self.db.get(TXNS, &legacy)?.is_some() {
                 return Ok(());
             }
-            txn.batch.put(TXNS, seen, Vec::new());
+            txn.put_json(FEDERATION_TXNS, seen, &json!({ "ts": Self::now_ms() }));
             for (user_id, devices) in messages {
                 if self.is_local(user_id) {
                     self.deliver_to_devices(txn, sender, kind, user_id, devices)?;

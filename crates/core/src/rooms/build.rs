@@ -10,12 +10,11 @@ use super::{EventMeta, MembershipRow, Room};
 use crate::error::{Error, ErrorKind, Result};
 use crate::server::{Homeserver, Txn};
 use crate::tables::{
-    CURRENT_STATE, EVENT_META, MEMBERSHIPS, PDUS, PENDING_REDACTIONS, RELATIONS, ROOMS, TIMELINE, TIMESTAMPS, TXNS,
-    key, key_pos,
+    EVENT_META, MEMBERSHIPS, PDUS, PENDING_REDACTIONS, RELATIONS, ROOMS, TIMELINE, TIMESTAMPS, TXNS, key, key_pos,
 };
 
 /// The spec's limit on a PDU's size.
-pub const MAX_PDU_BYTES: usize = 65_536;
+pub use tandem_wire::MAX_PDU_BYTES;
 
 /// An event a local user sends.
 pub(crate) struct NewEvent<'a> {
@@ -157,7 +156,7 @@ impl Homeserver {
         let after = match state_key {
             Some(sk) => {
                 prev_state = room.state_id(self, &kind, sk)?;
-                txn.batch.put(CURRENT_STATE, key(&[&room.id, &kind, sk]), event_id.as_bytes().to_vec());
+                room.put_current(self, txn, &kind, sk, event_id, event.membership().map(|m| m.as_str()));
                 room.push_state(self, txn, &kind, sk, event_id)?
             }
             None => before,

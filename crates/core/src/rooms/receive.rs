@@ -14,7 +14,7 @@ use super::state::StateMap;
 use super::{EventMeta, Room};
 use crate::error::{Error, Result};
 use crate::server::{Homeserver, Txn};
-use crate::tables::{CURRENT_STATE, ROOMS, key};
+use crate::tables::{ROOMS, key};
 
 /// A PDU whose signatures and hashes have been checked (and which was redacted if its content
 /// hash did not match), with its event id.
@@ -208,7 +208,7 @@ impl Homeserver {
         let prev_state = state_key.as_ref().and_then(|sk| before_map.get(&(kind.clone(), sk.clone())).cloned());
         let after = match &state_key {
             Some(sk) if linear => {
-                txn.batch.put(CURRENT_STATE, key(&[&room.id, &kind, sk]), pdu.event_id.as_bytes().to_vec());
+                room.put_current(self, txn, &kind, sk, &pdu.event_id, event.membership().map(|m| m.as_str()));
                 let group = room.push_state(self, txn, &kind, sk, &pdu.event_id)?;
                 if kind == "m.room.member" && self.is_local(sk) {
                     self.set_local_membership(txn, room, sk, &event, &pdu.event_id, pos);

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{MembershipRow, Room};
 use crate::error::{Error, Result};
 use crate::server::{Homeserver, Txn, lock};
-use crate::tables::{CURRENT_STATE, MEMBERSHIPS, STATE_GROUPS, key, key_pos};
+use crate::tables::{CURRENT_STATE, MEMBERSHIPS, REMOTE_MEMBERS, STATE_GROUPS, key, key_pos};
 
 /// `(type, state_key) → event_id`.
 pub type StateMap = BTreeMap<(String, String), String>;
@@ -86,6 +86,28 @@ impl Room {
         id
     }
 
+    /// Writes `(kind, state_key) → event_id` into the room's current state, and for a member
+    /// event of another server's user whether they are joined now ([`REMOTE_MEMBERS`]).
+    pub(crate) fn put_current(
+        &self,
+        hs: &Homeserver,
+        txn: &mut Txn,
+        kind: &str,
+        state_key: &str,
+        event_id: &str,
+        membership: Option<&str>,
+    ) {
+        txn.batch.put(CURRENT_STATE, key(&[&self.id, kind, state_key]), event_id.as_bytes().to_vec());
+        if kind == "m.room.member" && !hs.is_local(state_key) {
+            let k = key(&[state_key, &self.id]);
+            if membership == Some("join") {
+                txn.batch.put(REMOTE_MEMBERS, k, Vec::new());
+            } else {
+                txn.batch.delete(REMOTE_MEMBERS, k);
+            }
+        }
+    }
+
     /// Makes `group` (whose state is `map`) the room's current state, writing only what
     /// differs from the state it replaces, and the memberships of local users it changes.
     pub(crate) fn set_current(&mut self, hs: &Homeserver, txn: &mut Txn, group: u64, pos: u64) -> Result<()> {
@@ -95,10 +117,10 @@ impl Room {
             if old.get(&(kind.clone(), state_key.clone())) == Some(event_id) {
                 continue;
             }
-            txn.batch.put(CURRENT_STATE, key(&[&self.id, kind, state_key]), event_id.as_bytes().to_vec());
+            let membership = if kind == "m.room.member" { self.auth_event(hs, event_id)?.membership() } else { None };
+            self.put_current(hs, txn, kind, state_key, event_id, membership.map(|m| m.as_str()));
             self.changed_state.insert((kind.clone(), state_key.clone()), event_id.clone());
             if kind == "m.room.member" && hs.is_local(state_key) {
-                let membership = self.auth_event(hs, event_id)?.membership();
                 let row = MembershipRow {
                     membership: membership.map_or("leave", |m| m.as_str()).to_owned(),
                     event_id: event_id.clone(),
@@ -111,6 +133,9 @@ impl Room {
         for (kind, state_key) in old.keys() {
             if !new.contains_key(&(kind.clone(), state_key.clone())) {
                 txn.batch.delete(CURRENT_STATE, key(&[&self.id, kind, state_key]));
+                if kind == "m.room.member" {
+                    txn.batch.delete(REMOTE_MEMBERS, key(&[state_key, &self.id]));
+                }
             }
         }
         self.info.state_group = group;

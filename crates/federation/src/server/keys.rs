@@ -32,7 +32,7 @@ async fn query(State(fed): State<Arc<Federation>>, body: axum::body::Bytes) -> R
         return Err(FedError::bad_json(format!("At most {} servers per query", crate::keys::MAX_NOTARY_SERVERS)));
     }
     let mut docs = Vec::new();
-    for server in servers.keys().filter(|s| crate::auth::valid_server_name(s)) {
+    for server in servers.keys().filter(|s| tandem_wire::valid_server_name(s)) {
         if let Some(doc) = fed.notarize(server).await {
             docs.push(doc);
         }
@@ -41,7 +41,7 @@ async fn query(State(fed): State<Arc<Federation>>, body: axum::body::Bytes) -> R
 }
 
 async fn query_one(State(fed): State<Arc<Federation>>, Path(server): Path<String>) -> Json<Value> {
-    if !crate::auth::valid_server_name(&server) {
+    if !tandem_wire::valid_server_name(&server) {
         return Json(json!({ "server_keys": [] }));
     }
     let docs: Vec<Value> = fed.notarize(&server).await.into_iter().collect();

@@ -9,6 +9,7 @@ use axum::routing::put;
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 use tandem_core::rooms::receive::Received;
+use tandem_wire::{Transaction, WireError};
 
 use crate::auth::Signed;
 use crate::{FedError, Federation, blocking};
@@ -22,16 +23,12 @@ async fn send(
     Path(txn_id): Path<String>,
     Signed { origin, body }: Signed,
 ) -> Result<Json<Value>, FedError> {
-    if let Some(claimed) = body.get("origin").and_then(Value::as_str)
-        && claimed != origin
-    {
-        return Err(FedError::forbidden("The transaction's origin is not the server that signed the request"));
-    }
-    let pdus = body.get("pdus").and_then(Value::as_array).cloned().unwrap_or_default();
-    let edus = body.get("edus").and_then(Value::as_array).cloned().unwrap_or_default();
-    if pdus.len() > tandem_core::outbox::MAX_PDUS || edus.len() > tandem_core::outbox::MAX_EDUS {
-        return Err(FedError::bad_json("Too many PDUs or EDUs in one transaction"));
-    }
+    let Transaction { pdus, edus } = Transaction::from_body(&origin, body).map_err(|e| match e {
+        WireError::WrongOrigin => FedError::forbidden(e.to_string()),
+        e => FedError::bad_json(e.to_string()),
+    })?;
+    let lock = fed.origin_lock(&origin);
+    let _turn = lock.lock().await;
     let (hs, o, t) = (fed.hs.clone(), origin.clone(), txn_id.clone());
     if let Some(done) = blocking(move || hs.federation_txn(&o, &t)).await? {
         return Ok(Json(done));
