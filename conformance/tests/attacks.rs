@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tandem_conformance::attack::{Scene, WAIT, join};
+use tandem_conformance::attack::{self, Scene, WAIT, join};
 use tandem_conformance::federation::Kind;
 use tandem_conformance::hostile::{Hostile, Reply, now_ms};
 use tandem_conformance::{enc, eventually, unique};
@@ -577,6 +577,56 @@ fn events_citing_a_rejected_event_are_refused() {
     s.deliver(vec![pdu]);
     assert!(!s.visible(&id));
     s.unharmed(&before);
+}
+
+/// A room of alice's that members of the scene's room may join (join rule `restricted`).
+fn restricted_room(s: &Scene) -> String {
+    let allow = json!({ "join_rule": "restricted", "allow": [{ "type": "m.room_membership", "room_id": s.room }] });
+    s.alice().create_room(json!({
+        "room_version": attack::VERSION,
+        "initial_state": [{ "type": "m.room.join_rules", "state_key": "", "content": allow }],
+    }))
+}
+
+/// The happy path beside the attack below: mallory, a member of the allowed room, joins a
+/// restricted room through the victim, which authorises and countersigns the join.
+#[test]
+fn a_restricted_join_through_this_server_is_authorised() {
+    let s = Scene::new();
+    let room = restricted_room(&s);
+    let path = format!("/_matrix/federation/v1/make_join/{}/{}?ver={}", enc(&room), enc(&s.mallory), attack::VERSION);
+    let template = s.hostile.request(&s.victim.name, "GET", &path, None).expect(200);
+    assert_eq!(template["event"]["content"]["join_authorised_via_users_server"], s.alice().user_id.as_str());
+    join(&s.hostile, &s.victim.name, &room, &s.mallory);
+    let member = s.alice().state(&room, "m.room.member", &s.mallory).expect(200);
+    assert_eq!(member["membership"], "join");
+}
+
+/// eve, in none of the allowed rooms, gets no template, and a join she makes herself naming
+/// alice as the authoriser is refused.
+#[test]
+fn a_restricted_join_outside_the_allowed_rooms_is_refused() {
+    let s = Scene::new();
+    let room = restricted_room(&s);
+    let before = attack::state_of(&s.alice(), &room);
+    let eve = s.hostile.user("eve");
+    let path = format!("/_matrix/federation/v1/make_join/{}/{}?ver={}", enc(&room), enc(&eve), attack::VERSION);
+    let r = s.hostile.request(&s.victim.name, "GET", &path, None);
+    assert_ne!(r.status, 200, "eve got a join template: {}", r.body);
+    // mallory's template, made out to eve.
+    let path = format!("/_matrix/federation/v1/make_join/{}/{}?ver={}", enc(&room), enc(&s.mallory), attack::VERSION);
+    let mut event = s.hostile.request(&s.victim.name, "GET", &path, None).expect(200)["event"].clone();
+    event["sender"] = eve.clone().into();
+    event["state_key"] = eve.clone().into();
+    event["origin_server_ts"] = now_ms().into();
+    let (id, pdu) = s.hostile.identity.pdu(event);
+    let path = format!("/_matrix/federation/v2/send_join/{}/{}", enc(&room), enc(&id));
+    let r = s.hostile.request(&s.victim.name, "PUT", &path, Some(&pdu));
+    assert_ne!(r.status, 200, "eve's join was taken: {}", r.body);
+    let member = s.alice().state(&room, "m.room.member", &eve);
+    assert!(member.status != 200 || member.body["membership"] != "join", "eve joined: {}", member.body);
+    assert_eq!(attack::state_of(&s.alice(), &room), before, "the room's state changed");
+    s.unharmed(&s.state());
 }
 
 // --- Redactions ---

@@ -55,9 +55,31 @@ impl Homeserver {
         Ok((room.info.version.clone(), obj))
     }
 
+    /// A join naming one of our users in `join_authorised_via_users_server` (restricted
+    /// rooms), before its signatures are checked: ours must be on it. The joining user must
+    /// meet the room's allow rules now (make_join checked them, but the joining server need
+    /// not have asked); then the event gets our signature beside the others. Other events
+    /// come back as they are.
+    pub fn authorise_restricted_join(&self, room_id: &str, pdu: &Value) -> Result<Value> {
+        let Some(authoriser) = pdu.pointer("/content/join_authorised_via_users_server").and_then(Value::as_str) else {
+            return Ok(pdu.clone());
+        };
+        if !self.is_local(authoriser) || pdu.pointer("/content/membership").and_then(Value::as_str) != Some("join") {
+            return Ok(pdu.clone());
+        }
+        let room = self.room(room_id)?;
+        let sender = pdu.get("sender").and_then(Value::as_str).unwrap_or_default();
+        if !matches!(room.membership(self, sender)?.as_deref(), Some("invite" | "join")) {
+            self.restricted_join_authoriser(&room, sender)?
+                .ok_or_else(|| Error::forbidden("The room's join rules do not let this user in"))?;
+        }
+        self.countersign(&room, pdu)
+    }
+
     /// `send_join`, `send_leave`, `send_knock`: takes another server's signed membership event
-    /// into the room and passes it on to the other servers in it. For a join this server
-    /// authorised (restricted rooms) the event is countersigned; the event as stored is returned.
+    /// into the room and passes it on to the other servers in it (a restricted join already
+    /// countersigned by [`Homeserver::authorise_restricted_join`]); the event as stored is
+    /// returned.
     pub fn accept_membership(&self, room_id: &str, origin: &str, pdu: &Pdu, membership: &str) -> Result<Pdu> {
         let ev = &pdu.json;
         let sender = ev.get("sender").and_then(Value::as_str).unwrap_or_default();
@@ -72,12 +94,7 @@ impl Homeserver {
         }
         self.write(|txn| {
             let mut room = self.room(room_id)?;
-            let mut pdu = pdu.clone();
-            if let Some(authoriser) = ev.pointer("/content/join_authorised_via_users_server").and_then(Value::as_str)
-                && self.is_local(authoriser)
-            {
-                pdu.json = self.countersign(&room, &pdu.json)?;
-            }
+            let pdu = pdu.clone();
             let before = room.info.state_group;
             match self.receive_in(txn, &mut room, &pdu, None)? {
                 Received::Accepted | Received::AlreadyKnown => {}
@@ -89,12 +106,29 @@ impl Homeserver {
         })
     }
 
+    /// `pdu` with our signature added: over its redacted form, as every event signature is,
+    /// leaving its content hash as the sender made it (recomputing it would vouch for
+    /// content we never saw signed).
     fn countersign(&self, room: &Room, pdu: &Value) -> Result<Value> {
-        let mut obj = ruma::canonical_json::try_from_json_map(pdu.as_object().cloned().unwrap_or_default())
+        let obj = ruma::canonical_json::try_from_json_map(pdu.as_object().cloned().unwrap_or_default())
             .map_err(|e| Error::bad_json(e.to_string()))?;
-        ruma::signatures::hash_and_sign_event(&self.server_name, self.key.pair(), &mut obj, &room.rules.redaction)
+        let mut redacted = ruma::canonical_json::redact(obj, &room.rules.redaction, None)
             .map_err(|e| Error::bad_json(e.to_string()))?;
-        serde_json::to_value(obj).map_err(Error::from)
+        ruma::signatures::sign_json(&self.server_name, self.key.pair(), &mut redacted)
+            .map_err(|e| Error::bad_json(e.to_string()))?;
+        let ours = redacted
+            .get("signatures")
+            .and_then(|s| match s {
+                ruma::CanonicalJsonValue::Object(o) => o.get(&self.server_name).cloned(),
+                _ => None,
+            })
+            .ok_or_else(|| Error::bad_json("signing the event failed"))?;
+        let mut out = pdu.clone();
+        if !out.get("signatures").is_some_and(Value::is_object) {
+            out["signatures"] = serde_json::json!({});
+        }
+        out["signatures"][&self.server_name] = serde_json::to_value(ours)?;
+        Ok(out)
     }
 
     /// The state before an event and the auth chain of that state and the event, as event ids.
