@@ -55,6 +55,10 @@ pub(crate) struct Txn {
     next_group: u64,
     /// Destinations this write queued something for: the sender is woken once it commits.
     pub outbox: Vec<String>,
+    /// Events this write (re)indexed: their cached authorization view may be stale (an
+    /// outlier found rejected once its place in the room is known) and is dropped once it
+    /// commits.
+    pub reindexed: Vec<String>,
 }
 
 impl Txn {
@@ -131,7 +135,8 @@ impl Homeserver {
         let _guard = lock(&self.writer);
         let start = self.stream.load(Ordering::Acquire);
         let group = self.state_group.load(Ordering::Acquire);
-        let mut txn = Txn { batch: Batch::new(), next_pos: start, next_group: group, outbox: Vec::new() };
+        let mut txn =
+            Txn { batch: Batch::new(), next_pos: start, next_group: group, outbox: Vec::new(), reindexed: Vec::new() };
         let out = f(&mut txn)?;
         if txn.next_pos > start {
             txn.batch.put(META, b"stream".to_vec(), txn.next_pos.to_be_bytes().to_vec());
@@ -146,6 +151,12 @@ impl Homeserver {
         if txn.next_pos > start {
             self.stream.store(txn.next_pos, Ordering::Release);
             self.wake();
+        }
+        if !txn.reindexed.is_empty() {
+            let mut cache = lock(&self.auth_cache);
+            for id in &txn.reindexed {
+                cache.remove(id);
+            }
         }
         if !txn.outbox.is_empty() {
             lock(&self.outbox_pending).extend(txn.outbox);

@@ -216,6 +216,7 @@ impl Homeserver {
     ) -> Result<()> {
         let pdu_text = pdu;
         txn.batch.put(PDUS, key(&[event_id]), pdu_text.clone().into_bytes());
+        txn.reindexed.push(event_id.to_owned());
         txn.put_json(EVENT_META, key(&[event_id]), meta);
         if meta.outlier || meta.soft_failed || meta.rejected.is_some() {
             return Ok(());

@@ -347,3 +347,63 @@ impl EventMeta {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::{Pdu, Received};
+    use crate::rooms::create::CreateRoom;
+    use crate::server::Homeserver;
+    use crate::server_key::ServerKey;
+
+    /// A PDU of another server, as the engine takes it after federation checked it.
+    fn remote(event: Value) -> Pdu {
+        let rules = ruma::RoomVersionId::V11.rules().unwrap();
+        let obj = ruma::canonical_json::try_from_json_map(event.as_object().unwrap().clone()).unwrap();
+        Pdu { event_id: crate::pdu::event_id(&rules, &obj).unwrap(), json: event }
+    }
+
+    /// An event first stored as an outlier (its auth events allowed it) and then rejected when
+    /// it arrives in the room (the state before it does not) is seen as rejected from then on,
+    /// by every later check that cites it: its cached view is dropped with the write.
+    #[test]
+    fn an_outlier_found_rejected_stays_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let hs = Homeserver::open(dir.path(), "example.org", ServerKey::generate("t")).unwrap();
+        let alice = hs.create_account("alice", Some("pw"), false).unwrap();
+        let room_id = hs
+            .create_room(
+                &alice,
+                CreateRoom {
+                    preset: Some("public_chat".into()),
+                    room_version: Some("11".into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let id = |kind: &str| hs.current_state_id(&room_id, kind, "").unwrap().unwrap();
+        let auth = vec![id("m.room.create"), id("m.room.power_levels"), id("m.room.join_rules")];
+        let mallory = "@mallory:remote.org";
+        let join = |auth: &[String]| {
+            let info = hs.room_info(&room_id).unwrap().unwrap();
+            remote(json!({
+                "type": "m.room.member", "state_key": mallory, "sender": mallory, "room_id": room_id,
+                "content": { "membership": "join" }, "auth_events": auth, "prev_events": info.extremities,
+                "depth": info.depth + 1, "origin_server_ts": 1, "hashes": { "sha256": "x" }, "signatures": {},
+            }))
+        };
+        let first = join(&auth);
+        assert!(matches!(hs.receive_pdu(&room_id, &first, None).unwrap(), Received::Accepted));
+        hs.set_membership(&alice, &room_id, mallory, "ban", None, None).unwrap();
+
+        let mut again_auth = auth.clone();
+        again_auth.push(first.event_id.clone());
+        let again = join(&again_auth);
+        hs.store_outliers(&room_id, std::slice::from_ref(&again)).unwrap();
+        let version = hs.room(&room_id).unwrap().version;
+        assert!(!hs.auth_event(&version, &again.event_id).unwrap().rejected, "its auth events allow it");
+        assert!(matches!(hs.receive_pdu(&room_id, &again, None).unwrap(), Received::Rejected(_)));
+        assert!(hs.auth_event(&version, &again.event_id).unwrap().rejected, "still seen as allowed");
+    }
+}
