@@ -17,6 +17,7 @@ pub struct Config {
     pub registration_tokens: Vec<String>,
     pub registration_shared_secret: Option<String>,
     pub max_request_size: u64,
+    pub media_quota_per_user: u64,
     pub public_base_url: Option<String>,
     pub rate_limit_message_per_second: f64,
     pub rate_limit_message_burst: f64,
@@ -97,6 +98,7 @@ impl Default for Config {
             registration_tokens: Vec::new(),
             registration_shared_secret: None,
             max_request_size: 50 * 1024 * 1024,
+            media_quota_per_user: 10 * 1024 * 1024 * 1024,
             public_base_url: None,
             rate_limit_message_per_second: 0.2,
             rate_limit_message_burst: 10.0,
@@ -133,8 +135,12 @@ registration_tokens = []
 # /_synapse/admin/v1/register (used by register_new_matrix_user and test suites).
 # registration_shared_secret = "a long random string"
 
-# The largest request body accepted, in bytes.
+# The largest request body accepted, in bytes (uploads included).
 max_request_size = 52428800
+
+# The most bytes of media one user may upload in all (10 GiB); 0 for no limit. Uploads past
+# it get M_RESOURCE_LIMIT_EXCEEDED.
+media_quota_per_user = 10737418240
 
 # The URL clients should use, announced in /.well-known/matrix/client
 # (default: http:// and the address the client reached this server at).

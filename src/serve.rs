@@ -83,6 +83,7 @@ pub fn api_config(config: &Config) -> ApiConfig {
             burst: config.rate_limit_message_burst,
         },
         max_request_size: config.max_request_size,
+        media_quota_per_user: config.media_quota_per_user,
         trusted_proxies: config.trusted_proxies.clone(),
         rate_limit_login: RateLimit {
             per_second: config.rate_limit_login_per_second,

@@ -30,3 +30,35 @@ fn upload_then_download() {
     let config = u.get("/_matrix/client/v1/media/config").expect(200);
     assert!(config["m.upload.size"].as_u64().is_some_and(|n| n > 0), "{config}");
 }
+
+/// Uploads count against their uploader's quota: past it, M_RESOURCE_LIMIT_EXCEEDED and
+/// nothing stored; an upload over the size limit is refused as it streams in; another user's
+/// quota is their own.
+#[test]
+fn uploads_past_the_quota_or_the_size_limit_are_refused() {
+    if std::env::var_os("TANDEM_CONFORMANCE_URL").is_some() {
+        eprintln!("skipped: needs a server started with a small media quota");
+        return;
+    }
+    let s = tandem_conformance::server::Server::spawn_tandem(&[
+        ("TANDEM_MEDIA_QUOTA_PER_USER", "10000"),
+        ("TANDEM_MAX_REQUEST_SIZE", "8000"),
+    ]);
+    let upload = |token: &str, bytes: &[u8]| {
+        let auth = format!("Bearer {token}");
+        s.raw(
+            "POST",
+            "/_matrix/media/v3/upload",
+            &[("Authorization", &auth), ("Content-Type", "text/plain")],
+            Some(bytes),
+        )
+    };
+    let u = s.register("quota");
+    upload(&u.token, &[b'a'; 6000]).expect(200);
+    upload(&u.token, &[b'b'; 6000]).expect_err(400, "M_RESOURCE_LIMIT_EXCEEDED");
+    upload(&u.token, &[b'c'; 4000]).expect(200);
+    upload(&u.token, &[b'd'; 1]).expect_err(400, "M_RESOURCE_LIMIT_EXCEEDED");
+    let other = s.register("quota");
+    upload(&other.token, &[b'e'; 9000]).expect_err(413, "M_TOO_LARGE");
+    upload(&other.token, &[b'f'; 7000]).expect(200);
+}

@@ -1,14 +1,18 @@
 //! The media repository: upload, authenticated download (v1.11) and the legacy download path,
 //! thumbnails (served as the original for now), and the upload size limit.
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tandem_core::media::UploadInfo;
+use tokio::io::AsyncWriteExt;
+use tokio_util::io::ReaderStream;
 
 use crate::error::{ApiResult, MatrixError};
 use crate::extract::{Auth, Q, blocking};
@@ -39,17 +43,61 @@ struct UploadQuery {
 
 async fn upload(State(api): State<Api>, auth: Auth, Q(q): Q<UploadQuery>, request: Request) -> ApiResult<Json<Value>> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let bytes = Bytes::from_request(request, &()).await.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            MatrixError::new(StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE", "Upload too large")
-        } else {
-            MatrixError::new(StatusCode::BAD_REQUEST, "M_UNKNOWN", e.body_text())
-        }
-    })?;
+    let too_large = || MatrixError::new(StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE", "Upload too large");
+    let max = api.config.max_request_size;
+    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let quota = api.config.media_quota_per_user;
+    let (hs, user, size) = (api.hs.clone(), auth.user_id.clone(), declared.unwrap_or(0));
+    // Refused before a byte is stored when the declared size is over the quota already.
+    let upload = blocking(move || {
+        hs.check_media_quota(&user, size, quota)?;
+        hs.new_upload()
+    })
+    .await?;
+    let written = write_body(request, &upload.part, max).await;
     let hs = api.hs.clone();
-    let uri = blocking(move || hs.upload_media(&auth.user_id, content_type.as_deref(), q.filename.as_deref(), &bytes))
-        .await?;
+    if let Err(e) = written {
+        let _ = blocking(move || {
+            hs.discard_upload(upload);
+            Ok(())
+        })
+        .await;
+        return Err(e);
+    }
+    let uri = blocking(move || {
+        let info = UploadInfo {
+            uploader: &auth.user_id,
+            content_type: content_type.as_deref(),
+            filename: q.filename.as_deref(),
+            quota,
+        };
+        hs.commit_upload(upload, info)
+    })
+    .await?;
     Ok(Json(json!({ "content_uri": uri })))
+}
+
+/// Streams a request body into `path`, refusing it once it passes `max` bytes.
+async fn write_body(request: Request, path: &std::path::Path, max: u64) -> ApiResult<()> {
+    let failed = |e: std::io::Error| {
+        tracing::error!("media store: {e}");
+        MatrixError::new(StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN", "Cannot store the upload")
+    };
+    let mut file = tokio::fs::File::create(path).await.map_err(failed)?;
+    let mut body = request.into_body().into_data_stream();
+    let mut written = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| MatrixError::new(StatusCode::BAD_REQUEST, "M_UNKNOWN", e.to_string()))?;
+        written += chunk.len() as u64;
+        if written > max {
+            return Err(MatrixError::new(StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE", "Upload too large"));
+        }
+        file.write_all(&chunk).await.map_err(failed)?;
+    }
+    file.flush().await.map_err(failed)
 }
 
 /// Types a browser may show inline without risk; anything else is served as an attachment.
@@ -76,7 +124,11 @@ const INLINE_TYPES: &[&str] = &[
 
 async fn serve(api: Api, server: String, id: String, filename: Option<String>) -> ApiResult<Response> {
     let hs = api.hs.clone();
-    let (info, bytes) = blocking(move || hs.media(&server, &id)).await?;
+    let (info, path) = blocking(move || hs.media_file(&server, &id)).await?;
+    let file = tokio::fs::File::open(&path).await.map_err(|e| {
+        tracing::error!(path = %path.display(), "media file unreadable: {e}");
+        MatrixError::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", "Media not found")
+    })?;
     let mut headers = HeaderMap::new();
     let content_type =
         HeaderValue::from_str(&info.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
@@ -99,7 +151,8 @@ async fn serve(api: Api, server: String, id: String, filename: Option<String>) -
     headers.insert("Cross-Origin-Resource-Policy", HeaderValue::from_static("cross-origin"));
     // Browsers must take the type as given, not guess HTML or script from the bytes.
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    Ok((headers, bytes).into_response())
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(info.size));
+    Ok((headers, Body::from_stream(ReaderStream::new(file))).into_response())
 }
 
 async fn download_authenticated(

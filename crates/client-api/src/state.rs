@@ -38,6 +38,8 @@ pub struct ApiConfig {
     pub rate_limit_registration: RateLimit,
     /// The largest request body, announced as the upload limit.
     pub max_request_size: u64,
+    /// The most bytes of media one user may upload in all; 0 for no limit.
+    pub media_quota_per_user: u64,
     /// Reverse proxies whose `X-Forwarded-For` names the client (for rate limits and devices'
     /// last seen addresses).
     pub trusted_proxies: Vec<std::net::IpAddr>,

@@ -31,6 +31,8 @@ pub enum ErrorKind {
     WrongRoomKeysVersion,
     /// A key signature that does not verify: 400 `M_INVALID_SIGNATURE`.
     InvalidSignature,
+    /// A quota is used up: 400 `M_RESOURCE_LIMIT_EXCEEDED`.
+    ResourceLimitExceeded,
     Unknown,
     Internal,
 }
@@ -60,6 +62,7 @@ impl ErrorKind {
             ErrorKind::UnknownPos => (400, "M_UNKNOWN_POS"),
             ErrorKind::WrongRoomKeysVersion => (403, "M_WRONG_ROOM_KEYS_VERSION"),
             ErrorKind::InvalidSignature => (400, "M_INVALID_SIGNATURE"),
+            ErrorKind::ResourceLimitExceeded => (400, "M_RESOURCE_LIMIT_EXCEEDED"),
             ErrorKind::Unknown => (400, "M_UNKNOWN"),
             ErrorKind::Internal => (500, "M_UNKNOWN"),
         }

@@ -88,6 +88,8 @@ pub const KEY_CHANGES: Table = Table("key_changes");
 pub const PRESENCE: Table = Table("presence");
 /// media id → [`crate::media::MediaInfo`]; the bytes are files in the media directory.
 pub const MEDIA: Table = Table("media");
+/// user_id → bytes of media the user uploaded (JSON number), for the upload quota.
+pub const MEDIA_USAGE: Table = Table("media_usage");
 /// destination server, stream position → [`crate::outbox::Outgoing`]: what each server has yet
 /// to receive from us, in order.
 pub const OUTBOX: Table = Table("outbox");
@@ -140,6 +142,7 @@ pub const ALL: &[Table] = &[
     BACKUP_KEYS,
     PRESENCE,
     MEDIA,
+    MEDIA_USAGE,
     OUTBOX,
     REMOTE_KEYS,
     FEDERATION_TXNS,

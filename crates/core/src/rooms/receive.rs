@@ -4,6 +4,7 @@
 //! (resolving forks), and against the current state (soft failure). Then the event takes its
 //! place in the graph and the room's current state follows its forward extremities.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -90,55 +91,67 @@ impl Homeserver {
     }
 
     pub(crate) fn outliers_in(&self, txn: &mut Txn, room: &mut Room, pdus: &[Pdu]) -> Result<()> {
-        // Auth events first: repeatedly take the events whose auth events are all in hand.
+        // New events only, each once.
+        let mut seen = HashSet::new();
         let mut todo: Vec<&Pdu> = Vec::new();
         for pdu in pdus {
-            if !room.has_event(self, &pdu.event_id)? && !todo.iter().any(|p| p.event_id == pdu.event_id) {
+            if seen.insert(pdu.event_id.as_str()) && !room.has_event(self, &pdu.event_id)? {
                 todo.push(pdu);
             }
         }
-        while !todo.is_empty() {
-            let mut progress = false;
-            let mut rest = Vec::new();
-            for pdu in todo {
-                // From v12 the create event is no auth event but is needed by every check.
-                let mut ready = !room.version.room_id_is_create_event_id
-                    || pdu.event_id == room.info.create_event
-                    || room.has_event(self, &room.info.create_event)?;
-                for id in event_ids(&pdu.json, "auth_events") {
-                    if !room.has_event(self, &id)? {
-                        ready = false;
-                        break;
+        // Auth events first: a topological order over the auth events cited within the set
+        // (linear in the events and their citations, whatever order they came in). From v12 the
+        // create event is no auth event but is needed by every check.
+        let index: HashMap<&str, usize> = todo.iter().enumerate().map(|(i, p)| (p.event_id.as_str(), i)).collect();
+        let mut waiting = vec![0usize; todo.len()];
+        let mut missing = vec![false; todo.len()];
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); todo.len()];
+        for (i, pdu) in todo.iter().enumerate() {
+            let mut cited = event_ids(&pdu.json, "auth_events");
+            if room.version.room_id_is_create_event_id && pdu.event_id != room.info.create_event {
+                cited.push(room.info.create_event.clone());
+            }
+            for id in cited {
+                match index.get(id.as_str()) {
+                    Some(&j) if j == i => {}
+                    Some(&j) => {
+                        waiting[i] += 1;
+                        dependents[j].push(i);
                     }
+                    None => missing[i] |= !room.has_event(self, &id)?,
                 }
-                if !ready {
-                    rest.push(pdu);
-                    continue;
-                }
-                progress = true;
-                let mut event = parse(room, pdu)?;
-                let rejected = self.check_against_auth_events(room, &event, &pdu.json)?;
-                event.rejected = rejected.is_some();
-                let meta = EventMeta { outlier: true, rejected, ..EventMeta::new(&room.id, 0, 0, 0) };
-                self.index_event(txn, room, &pdu.event_id, pdu.json.to_string(), &event, &meta, None)?;
-                room.add_pending(event, pdu.json.clone());
             }
-            if !progress {
-                // What is left cites auth events nobody gave us: it cannot be checked.
-                for pdu in rest {
-                    let mut event = parse(room, pdu)?;
-                    event.rejected = true;
-                    let meta = EventMeta {
-                        outlier: true,
-                        rejected: Some("missing auth events".into()),
-                        ..EventMeta::new(&room.id, 0, 0, 0)
-                    };
-                    self.index_event(txn, room, &pdu.event_id, pdu.json.to_string(), &event, &meta, None)?;
-                    room.add_pending(event, pdu.json.clone());
+        }
+        let mut ready: Vec<usize> = (0..todo.len()).filter(|&i| waiting[i] == 0 && !missing[i]).collect();
+        let mut done = vec![false; todo.len()];
+        while let Some(i) = ready.pop() {
+            let pdu = todo[i];
+            let mut event = parse(room, pdu)?;
+            let rejected = self.check_against_auth_events(room, &event, &pdu.json)?;
+            event.rejected = rejected.is_some();
+            let meta = EventMeta { outlier: true, rejected, ..EventMeta::new(&room.id, 0, 0, 0) };
+            self.index_event(txn, room, &pdu.event_id, pdu.json.to_string(), &event, &meta, None)?;
+            room.add_pending(event, pdu.json.clone());
+            done[i] = true;
+            for &d in &dependents[i] {
+                waiting[d] -= 1;
+                if waiting[d] == 0 && !missing[d] {
+                    ready.push(d);
                 }
-                break;
             }
-            todo = rest;
+        }
+        // What is left cites auth events nobody gave us (or a cycle of them): it cannot be
+        // checked.
+        for pdu in todo.iter().enumerate().filter(|(i, _)| !done[*i]).map(|(_, p)| p) {
+            let mut event = parse(room, pdu)?;
+            event.rejected = true;
+            let meta = EventMeta {
+                outlier: true,
+                rejected: Some("missing auth events".into()),
+                ..EventMeta::new(&room.id, 0, 0, 0)
+            };
+            self.index_event(txn, room, &pdu.event_id, pdu.json.to_string(), &event, &meta, None)?;
+            room.add_pending(event, pdu.json.clone());
         }
         Ok(())
     }
@@ -405,5 +418,43 @@ mod tests {
         assert!(!hs.auth_event(&version, &again.event_id).unwrap().rejected, "its auth events allow it");
         assert!(matches!(hs.receive_pdu(&room_id, &again, None).unwrap(), Received::Rejected(_)));
         assert!(hs.auth_event(&version, &again.event_id).unwrap().rejected, "still seen as allowed");
+    }
+
+    /// An auth chain given newest first (as a hostile server may, to make the ordering
+    /// quadratic) is taken whole: each event after the ones it cites.
+    #[test]
+    fn outliers_in_any_order_are_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let hs = Homeserver::open(dir.path(), "example.org", ServerKey::generate("t")).unwrap();
+        let alice = hs.create_account("alice", Some("pw"), false).unwrap();
+        let room_id = hs
+            .create_room(
+                &alice,
+                CreateRoom {
+                    preset: Some("public_chat".into()),
+                    room_version: Some("11".into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let id = |kind: &str| hs.current_state_id(&room_id, kind, "").unwrap().unwrap();
+        let base = vec![id("m.room.create"), id("m.room.power_levels"), id("m.room.join_rules")];
+        let mallory = "@mallory:remote.org";
+        let mut chain: Vec<Pdu> = Vec::new();
+        for n in 0..300 {
+            let mut auth = base.clone();
+            auth.extend(chain.last().map(|p| p.event_id.clone()));
+            chain.push(remote(json!({
+                "type": "m.room.member", "state_key": mallory, "sender": mallory, "room_id": room_id,
+                "content": { "membership": "join", "displayname": format!("m{n}") }, "auth_events": auth,
+                "prev_events": [], "depth": 1, "origin_server_ts": 1, "hashes": { "sha256": "x" }, "signatures": {},
+            })));
+        }
+        chain.reverse();
+        hs.store_outliers(&room_id, &chain).unwrap();
+        for pdu in &chain {
+            let meta = hs.event_meta(&pdu.event_id).unwrap().unwrap();
+            assert!(meta.outlier && meta.rejected.is_none(), "{}: {:?}", pdu.event_id, meta.rejected);
+        }
     }
 }
