@@ -60,6 +60,7 @@ pub struct Federation {
     pub ip_range_blocklist: Vec<String>,
     pub well_known_server: Option<String>,
     pub trusted_key_servers: Vec<String>,
+    pub request_timeout_secs: u64,
 }
 
 impl Default for Federation {
@@ -76,6 +77,7 @@ impl Default for Federation {
             ip_range_blocklist: defaults.ip_range_blocklist,
             well_known_server: None,
             trusted_key_servers: Vec::new(),
+            request_timeout_secs: defaults.request_timeout.as_secs(),
         }
     }
 }
@@ -189,6 +191,10 @@ ip_range_blocklist = ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0
 # Notary servers asked for the keys of servers that do not answer themselves.
 trusted_key_servers = []
 
+# The longest a request to another server may take, its answer included (a server that
+# answers slowly or without end is given up on then). Answers are also cut at 100 MiB.
+request_timeout_secs = 60
+
 # Listeners (client and federation alike): open connections at most per listener (more are
 # closed at once), and how long a TLS handshake or a request's headers (including a kept-alive
 # connection's wait for its next request) and a request's body may take to arrive, so that
@@ -257,6 +263,9 @@ impl Config {
             }
         }
         let fed = &self.federation;
+        if fed.request_timeout_secs == 0 {
+            return bad("federation.request_timeout_secs", "0", "must be at least 1 second");
+        }
         if fed.listen.is_some() && (fed.tls_cert.is_none() || fed.tls_key.is_none()) {
             return bad(
                 "federation.listen",

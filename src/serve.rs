@@ -104,6 +104,7 @@ pub fn federation_config(config: &Config) -> tandem_federation::FederationConfig
         ip_range_blocklist: f.ip_range_blocklist.clone(),
         well_known_server: f.well_known_server.clone(),
         trusted_key_servers: f.trusted_key_servers.clone(),
+        request_timeout: std::time::Duration::from_secs(f.request_timeout_secs),
     }
 }
 

@@ -33,6 +33,9 @@ pub enum Reply {
     Headers(u16, Vec<(String, String)>),
     /// A 200 whose body is `bytes` bytes of JSON-looking filler, streamed.
     Huge(usize),
+    /// A 200 announcing a body it sends a byte at a time, every half second, for ten minutes
+    /// (longer than the suite waits for any answer) or until the other side hangs up.
+    Endless,
 }
 
 type Script = dyn Fn(&Request) -> Option<Reply> + Send + Sync;
@@ -193,6 +196,15 @@ fn write_reply(stream: &mut impl Write, reply: Reply) {
         Reply::Headers(status, headers) => {
             let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
             let _ = stream.write_all(head(status, &extra, 0).as_bytes());
+        }
+        Reply::Endless => {
+            let _ = stream.write_all(head(200, "Content-Type: application/json\r\n", 1 << 20).as_bytes());
+            for _ in 0..1200 {
+                if stream.write_all(b" ").and_then(|()| stream.flush()).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
         }
         Reply::Huge(bytes) => {
             let _ = stream.write_all(head(200, "Content-Type: application/json\r\n", bytes).as_bytes());

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tandem_conformance::attack::{self, Scene, WAIT, join};
-use tandem_conformance::federation::Kind;
+use tandem_conformance::federation::{Kind, Peer};
 use tandem_conformance::hostile::{Hostile, Reply, now_ms};
 use tandem_conformance::{enc, eventually, unique};
 
@@ -120,6 +120,49 @@ fn an_oversized_event_is_refused() {
     let (id, pdu) = s.message(&"x".repeat(70_000));
     s.deliver(vec![pdu]);
     assert!(!s.visible(&id));
+    s.unharmed(&before);
+}
+
+/// A thousand-deep chain of made-up history under one event: the victim asks for the missing
+/// events once, takes at most the twenty it asked for, and asks for the state before an event
+/// a bounded number of times; the chain's events never enter the room.
+#[test]
+fn a_deep_chain_of_made_up_history_costs_a_bounded_number_of_requests() {
+    let s = Scene::new();
+    let before = s.state();
+    let mut chain: Vec<(String, Value)> = Vec::new();
+    for i in 0..1000 {
+        let prev = chain.last().map_or_else(|| format!("$abyss-{}", unique("p")), |(id, _)| id.clone());
+        let (_, template) = s.message(&format!("deep {i}"));
+        let mut event = template;
+        for k in ["signatures", "hashes"] {
+            event.as_object_mut().unwrap().remove(k);
+        }
+        event["prev_events"] = json!([prev]);
+        event["depth"] = json!(10 + i);
+        chain.push(s.hostile.identity.pdu(event));
+    }
+    let below: Vec<Value> = chain[chain.len() - 101..chain.len() - 1].iter().map(|(_, p)| p.clone()).collect();
+    // However many it asks for, the hostile server answers with a hundred events below the top.
+    s.hostile.script(move |r| {
+        r.path
+            .starts_with("/_matrix/federation/v1/get_missing_events")
+            .then(|| Reply::Json(200, json!({ "events": below.clone() })))
+    });
+    let (top, pdu) = chain.last().cloned().unwrap();
+    s.deliver(vec![pdu]);
+    assert!(!s.visible(&top), "an event on made-up history was taken");
+    assert!(chain.iter().take(999).all(|(id, _)| !s.visible(id)), "made-up history entered the room");
+    let asked = |p: &str| s.hostile.received(p).len();
+    let missing = asked("/_matrix/federation/v1/get_missing_events");
+    let fetches = asked("/_matrix/federation/v1/state") + asked("/_matrix/federation/v1/event/");
+    eprintln!("get_missing_events: {missing}, /state and /event: {fetches}");
+    if s.victim.kind == Kind::Tandem {
+        // One gap fill for the top event; each of the 20 events taken, and the top one, may
+        // ask once for the state before it and once for its prev event.
+        assert_eq!(missing, 1);
+        assert!(fetches <= 2 * 21, "{fetches} fetches for one event");
+    }
     s.unharmed(&before);
 }
 
@@ -758,6 +801,29 @@ fn a_huge_answer_is_cut_off() {
     s.unharmed(&before);
 }
 
+/// An answer that never ends (a byte every half second) is given up on at the request
+/// timeout: alice's join through the hostile server fails instead of hanging, and the victim
+/// serves its users meanwhile.
+#[test]
+fn an_endless_answer_is_given_up() {
+    let Some(victim) = Peer::tandem_with(&[("TANDEM_FEDERATION__REQUEST_TIMEOUT_SECS", "5")]) else {
+        eprintln!("skipped: needs a Tandem started with a short federation request timeout");
+        return;
+    };
+    let s = Scene::on(victim);
+    let before = s.state();
+    s.hostile.script(|r| r.path.starts_with("/_matrix/federation/v1/make_join").then_some(Reply::Endless));
+    let room = format!("!{}:{}", unique("endless"), s.hostile.name);
+    let path = format!("/_matrix/client/v3/join/{}?server_name={}", enc(&room), enc(&s.hostile.name));
+    let r = s.alice().post(&path, json!({}));
+    assert_ne!(r.status, 200, "{}", r.body);
+    assert!(
+        !s.hostile.received("/_matrix/federation/v1/make_join").is_empty(),
+        "the endless answer was never asked for"
+    );
+    s.unharmed(&before);
+}
+
 /// A TCP listener on another loopback address that counts the connections made to it.
 fn canary() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     let listener = std::net::TcpListener::bind("127.0.0.2:0").expect("127.0.0.2");
@@ -776,10 +842,7 @@ fn canary() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
 #[test]
 fn redirects_to_blocked_addresses_are_not_followed() {
     // The victim may reach loopback (the peers live there) but not 127.0.0.2, the canary.
-    let Some(victim) = tandem_conformance::federation::Peer::tandem_with(&[(
-        "TANDEM_FEDERATION__IP_RANGE_BLOCKLIST",
-        "[\"127.0.0.2/32\"]",
-    )]) else {
+    let Some(victim) = Peer::tandem_with(&[("TANDEM_FEDERATION__IP_RANGE_BLOCKLIST", "[\"127.0.0.2/32\"]")]) else {
         eprintln!("skipped as the oracle: Tandem's blocklist setting");
         return;
     };
@@ -863,7 +926,7 @@ fn an_unreachable_origins_keys_are_not_fetched_on_every_request() {
 
 #[test]
 fn a_notary_query_for_many_servers_is_refused() {
-    let Some(victim) = tandem_conformance::federation::Peer::tandem_with(&[]) else {
+    let Some(victim) = Peer::tandem_with(&[]) else {
         eprintln!("skipped as the oracle: Synapse answers any number of servers");
         return;
     };
@@ -877,9 +940,7 @@ fn a_notary_query_for_many_servers_is_refused() {
 
 #[test]
 fn slow_connections_are_closed_and_honest_ones_served() {
-    let Some(victim) =
-        tandem_conformance::federation::Peer::tandem_with(&[("TANDEM_LIMITS__HEADER_TIMEOUT_SECS", "2")])
-    else {
+    let Some(victim) = Peer::tandem_with(&[("TANDEM_LIMITS__HEADER_TIMEOUT_SECS", "2")]) else {
         eprintln!("skipped as the oracle: Tandem's limits");
         return;
     };

@@ -51,7 +51,7 @@ impl Client {
             // anywhere (plain HTTP, a private address). `.well-known` follows its own, checked.
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(config.request_timeout)
             .user_agent(concat!("Tandem/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FedError::Internal(format!("HTTP client: {e}")))?;
@@ -142,8 +142,8 @@ impl Client {
     }
 }
 
-/// The longest a request to another server may take, answer included (an endless answer is
-/// cut here).
+/// The longest a request to another server may take by default, answer included (an endless
+/// answer is cut here; `[federation] request_timeout_secs`).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// The largest answer read from another server (Synapse's own limit on `send_join`, the largest
 /// answer federation has, is 500 MiB; rooms that large are not in this server's reach yet).

@@ -43,6 +43,8 @@ pub struct FederationConfig {
     pub well_known_server: Option<String>,
     /// Notary servers asked for keys a server does not give itself.
     pub trusted_key_servers: Vec<String>,
+    /// The longest a request to another server may take, answer included.
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for FederationConfig {
@@ -53,6 +55,7 @@ impl Default for FederationConfig {
             ip_range_blocklist: policy::DEFAULT_IP_BLOCKLIST.iter().map(|s| s.to_string()).collect(),
             well_known_server: None,
             trusted_key_servers: Vec::new(),
+            request_timeout: client::REQUEST_TIMEOUT,
         }
     }
 }
