@@ -27,7 +27,8 @@ pub struct Homeserver {
     /// Bumped after every commit and every ephemeral change; long-polling syncs wait on it.
     wake: tokio::sync::watch::Sender<u64>,
     pub(crate) ephemeral: crate::ephemeral::Ephemeral,
-    pub(crate) auth_cache: Mutex<HashMap<String, Arc<tandem_state_res::AuthEvent>>>,
+    /// The authorization view of events read lately, the most used [`AUTH_CACHE_EVENTS`].
+    pub(crate) auth_cache: Mutex<lru::LruCache<String, Arc<tandem_state_res::AuthEvent>>>,
     pub(crate) group_cache: Mutex<HashMap<u64, Arc<crate::rooms::state::StateMap>>>,
     me: Weak<Homeserver>,
     pub(crate) media_dir: std::path::PathBuf,
@@ -44,6 +45,9 @@ pub struct Homeserver {
     pub(crate) outbox_wake: tokio::sync::Notify,
     pub(crate) network: std::sync::OnceLock<Arc<dyn crate::network::Network>>,
 }
+
+/// How many events' authorization views are kept in memory.
+const AUTH_CACHE_EVENTS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(100_000).expect("not zero");
 
 /// A room's history visibility in one state, and a user's membership in it.
 pub(crate) type Visibility = (String, Option<String>);
@@ -107,7 +111,7 @@ impl Homeserver {
             state_group: AtomicU64::new(state_group),
             wake: tokio::sync::watch::Sender::new(0),
             ephemeral: crate::ephemeral::Ephemeral::new(),
-            auth_cache: Mutex::new(HashMap::new()),
+            auth_cache: Mutex::new(lru::LruCache::new(AUTH_CACHE_EVENTS)),
             group_cache: Mutex::new(HashMap::new()),
         }))
     }
@@ -155,7 +159,7 @@ impl Homeserver {
         if !txn.reindexed.is_empty() {
             let mut cache = lock(&self.auth_cache);
             for id in &txn.reindexed {
-                cache.remove(id);
+                cache.pop(id);
             }
         }
         if !txn.outbox.is_empty() {

@@ -2,10 +2,12 @@
 //! them (or from a notary) and cached until they expire, and the signature checks of requests
 //! and events that use them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use lru::LruCache;
 use reqwest::Method;
 use ruma::CanonicalJsonObject;
 use ruma::room_version_rules::RoomVersionRules;
@@ -24,28 +26,34 @@ const MAX_KEY_VALIDITY_MS: u64 = 7 * 24 * 3600 * 1000;
 /// How long a server whose keys could not be fetched is not asked again (a request naming a
 /// new origin would otherwise make this server fetch on every request).
 const FAILED_FETCH_BACKOFF: Duration = Duration::from_secs(60);
-/// The most servers held in each in-memory key map; past it the map starts over (the database
-/// keeps every key, so nothing is lost but a re-read).
-const MAX_CACHED_SERVERS: usize = 10_000;
+/// The most servers held in each in-memory key map; past it the least recently used goes (the
+/// database keeps every key, so nothing is lost but a re-read).
+const MAX_CACHED_SERVERS: NonZeroUsize = NonZeroUsize::new(10_000).expect("not zero");
 /// The most servers one notary query may ask about.
 pub const MAX_NOTARY_SERVERS: usize = 50;
 
 /// Other servers' keys in memory (every request and event needs them), their key documents
 /// as they signed them (for answering notary queries), and recent failures to fetch them.
-#[derive(Default)]
+/// Each holds the [`MAX_CACHED_SERVERS`] servers used most recently: a flood of new server
+/// names evicts the least used, not the keys of the servers we talk to all day.
 pub struct KeyCache {
-    known: Mutex<HashMap<String, BTreeMap<String, RemoteKey>>>,
-    documents: Mutex<HashMap<String, Value>>,
-    failed: Mutex<HashMap<String, Instant>>,
+    known: Mutex<LruCache<String, BTreeMap<String, RemoteKey>>>,
+    documents: Mutex<LruCache<String, Value>>,
+    failed: Mutex<LruCache<String, Instant>>,
 }
 
-/// Inserts into a bounded map, starting over when it is full.
-fn bounded_insert<V>(map: &Mutex<HashMap<String, V>>, key: &str, value: V) {
-    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
-    if map.len() >= MAX_CACHED_SERVERS && !map.contains_key(key) {
-        map.clear();
+impl Default for KeyCache {
+    fn default() -> Self {
+        KeyCache {
+            known: Mutex::new(LruCache::new(MAX_CACHED_SERVERS)),
+            documents: Mutex::new(LruCache::new(MAX_CACHED_SERVERS)),
+            failed: Mutex::new(LruCache::new(MAX_CACHED_SERVERS)),
+        }
     }
-    map.insert(key.to_owned(), value);
+}
+
+fn locked<V>(map: &Mutex<LruCache<String, V>>) -> std::sync::MutexGuard<'_, LruCache<String, V>> {
+    map.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Federation {
@@ -81,7 +89,7 @@ impl Federation {
             let own = RemoteKey { key: key.public_key_base64(), valid_until_ts: u64::MAX, expired_ts: None };
             return Ok(BTreeMap::from([(key.key_id(), own)]));
         }
-        let cached = self.keys.known.lock().unwrap_or_else(|e| e.into_inner()).get(server).cloned();
+        let cached = locked(&self.keys.known).get(server).cloned();
         let known = match cached {
             Some(keys) => keys,
             None => {
@@ -100,13 +108,7 @@ impl Federation {
         if fresh(&known) {
             return Ok(known);
         }
-        let recently_failed = self
-            .keys
-            .failed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(server)
-            .is_some_and(|t| t.elapsed() < FAILED_FETCH_BACKOFF);
+        let recently_failed = locked(&self.keys.failed).get(server).is_some_and(|t| t.elapsed() < FAILED_FETCH_BACKOFF);
         let fetched = if recently_failed {
             Err(FedError::Remote {
                 server: server.to_owned(),
@@ -124,7 +126,7 @@ impl Federation {
             }
             Err(e) => {
                 if !recently_failed {
-                    bounded_insert(&self.keys.failed, server, Instant::now());
+                    locked(&self.keys.failed).put(server.to_owned(), Instant::now());
                 }
                 // An unreachable server's keys we already hold still verify what they signed
                 // while they were valid; the callers check validity against the time of use.
@@ -134,13 +136,10 @@ impl Federation {
     }
 
     fn remember(&self, server: &str, keys: &BTreeMap<String, RemoteKey>) {
-        let mut known = self.keys.known.lock().unwrap_or_else(|e| e.into_inner());
-        if known.len() >= MAX_CACHED_SERVERS && !known.contains_key(server) {
-            known.clear();
-        }
+        let mut known = locked(&self.keys.known);
         // A fresh document is the whole truth about current keys: a key the server no longer
         // lists as current is dropped (unless it moved to `old_verify_keys`, which `keys` has).
-        let entry = known.entry(server.to_owned()).or_default();
+        let entry = known.get_or_insert_mut(server.to_owned(), BTreeMap::new);
         entry.retain(|id, k| keys.contains_key(id) || k.expired_ts.is_some());
         entry.extend(keys.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
@@ -168,8 +167,8 @@ impl Federation {
             }
         };
         let keys = self.check_key_document(server, &doc)?;
-        bounded_insert(&self.keys.documents, server, doc);
-        self.keys.failed.lock().unwrap_or_else(|e| e.into_inner()).remove(server);
+        locked(&self.keys.documents).put(server.to_owned(), doc);
+        locked(&self.keys.failed).pop(server);
         let hs = self.hs.clone();
         let (name, to_store) = (server.to_owned(), keys.clone());
         blocking(move || hs.store_remote_keys(&name, &to_store)).await?;
@@ -249,7 +248,7 @@ impl Federation {
             return Some(self.own_key_document());
         }
         self.server_keys(server, &[]).await.ok()?;
-        let doc = self.keys.documents.lock().unwrap_or_else(|e| e.into_inner()).get(server).cloned()?;
+        let doc = locked(&self.keys.documents).get(server).cloned()?;
         Some(self.sign(doc))
     }
 }

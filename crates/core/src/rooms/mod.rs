@@ -277,11 +277,7 @@ impl Homeserver {
             .map_err(|e| Error::internal(format!("stored event {event_id}: {e}")))?;
         event.rejected = self.event_meta(event_id)?.is_some_and(|m| m.rejected.is_some());
         let event = Arc::new(event);
-        let mut cache = lock(&self.auth_cache);
-        if cache.len() > 100_000 {
-            cache.clear();
-        }
-        cache.insert(event_id.to_owned(), event.clone());
+        lock(&self.auth_cache).put(event_id.to_owned(), event.clone());
         Ok(event)
     }
 
