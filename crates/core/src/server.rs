@@ -29,7 +29,7 @@ pub struct Homeserver {
     pub(crate) ephemeral: crate::ephemeral::Ephemeral,
     /// The authorization view of events read lately, the most used [`AUTH_CACHE_EVENTS`].
     pub(crate) auth_cache: Mutex<lru::LruCache<String, Arc<tandem_state_res::AuthEvent>>>,
-    pub(crate) group_cache: Mutex<HashMap<u64, Arc<crate::rooms::state::StateMap>>>,
+    pub(crate) group_cache: crate::rooms::state::GroupCache,
     me: Weak<Homeserver>,
     pub(crate) media_dir: std::path::PathBuf,
     pub(crate) sliding: crate::sliding::Connections,
@@ -112,7 +112,7 @@ impl Homeserver {
             wake: tokio::sync::watch::Sender::new(0),
             ephemeral: crate::ephemeral::Ephemeral::new(),
             auth_cache: Mutex::new(lru::LruCache::new(AUTH_CACHE_EVENTS)),
-            group_cache: Mutex::new(HashMap::new()),
+            group_cache: Default::default(),
         }))
     }
 

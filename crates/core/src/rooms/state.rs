@@ -1,6 +1,8 @@
-//! Room state at each event, as state groups: a group is a delta over its parent group, and
-//! every `MAX_DELTA_DEPTH` deltas a full snapshot, so a large room does not copy its whole
-//! state per event and no read walks a long chain. Group 0 is the empty state.
+//! Room state at each event, as state groups: a group is a delta over its parent group, with a
+//! full snapshot when the chain of deltas grows long for the state's size ([`delta_limit`]),
+//! so a large room neither copies its whole state per event nor writes it every few events.
+//! Group 0 is the empty state. Full states read are kept in a cache bounded by the number of
+//! state entries it holds, not by groups (one group of a big room is a big map).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,7 +17,49 @@ use crate::tables::{CURRENT_STATE, MEMBERSHIPS, REMOTE_MEMBERS, STATE_GROUPS, ke
 /// `(type, state_key) → event_id`.
 pub type StateMap = BTreeMap<(String, String), String>;
 
-const MAX_DELTA_DEPTH: u32 = 32;
+/// How many deltas may follow a snapshot before the next one, for a state of `entries`:
+/// a sixteenth of the state, so that a room growing by joins writes a snapshot only every
+/// `entries / 16` joins (its total snapshot writes stay linear in its size, not quadratic),
+/// at least 32 and at most 1,024, the most deltas one read of an uncached group walks.
+fn delta_limit(entries: usize) -> u32 {
+    (entries / 16).clamp(32, 1024) as u32
+}
+
+/// After a merge the next state event starts a new chain with a snapshot.
+const NEW_CHAIN: u32 = u32::MAX;
+
+/// State entries the group cache may hold, all groups together (about 100 MB).
+const CACHED_STATE_ENTRIES: usize = 500_000;
+
+/// Full states of groups read lately, least recently used out, bounded by their entries.
+pub(crate) struct GroupCache(std::sync::Mutex<(lru::LruCache<u64, Arc<StateMap>>, usize)>);
+
+impl Default for GroupCache {
+    fn default() -> Self {
+        GroupCache(std::sync::Mutex::new((lru::LruCache::unbounded(), 0)))
+    }
+}
+
+impl GroupCache {
+    fn get(&self, group: u64) -> Option<Arc<StateMap>> {
+        lock(&self.0).0.get(&group).cloned()
+    }
+
+    fn insert(&self, group: u64, map: Arc<StateMap>) {
+        let mut guard = lock(&self.0);
+        let (cache, entries) = &mut *guard;
+        *entries += map.len();
+        if let Some(old) = cache.put(group, map) {
+            *entries -= old.len();
+        }
+        // The newest stays even if it alone is over the budget.
+        while *entries > CACHED_STATE_ENTRIES && cache.len() > 1 {
+            if let Some((_, old)) = cache.pop_lru() {
+                *entries -= old.len();
+            }
+        }
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Group {
@@ -34,25 +78,45 @@ impl Homeserver {
         if group == 0 {
             return Ok(Arc::default());
         }
-        if let Some(map) = lock(&self.group_cache).get(&group) {
-            return Ok(map.clone());
+        if let Some(map) = self.group_cache.get(group) {
+            return Ok(map);
         }
-        let stored: Group = self
-            .get_json(STATE_GROUPS, &group_key(group))?
-            .ok_or_else(|| Error::internal(format!("missing state group {group}")))?;
-        let mut map = match stored.parent {
-            Some(parent) => (*self.state_map(parent)?).clone(),
-            None => StateMap::new(),
+        // Up the chain to a cached group or the snapshot, then the deltas oldest first. Only
+        // the group asked for and the chain's snapshot are cached: caching every group on the
+        // way kept dozens of copies of a big room's state.
+        let mut deltas = Vec::new();
+        let mut at = group;
+        let mut map = loop {
+            if at == 0 {
+                break StateMap::new();
+            }
+            if let Some(map) = self.group_cache.get(at) {
+                break (*map).clone();
+            }
+            let stored: Group = self
+                .get_json(STATE_GROUPS, &group_key(at))?
+                .ok_or_else(|| Error::internal(format!("missing state group {at}")))?;
+            match stored.parent {
+                Some(parent) => {
+                    deltas.push(stored.delta);
+                    at = parent;
+                }
+                None => {
+                    let snapshot: StateMap = stored.delta.into_iter().map(|(t, k, e)| ((t, k), e)).collect();
+                    if at != group {
+                        self.group_cache.insert(at, Arc::new(snapshot.clone()));
+                    }
+                    break snapshot;
+                }
+            }
         };
-        for (kind, state_key, event_id) in stored.delta {
-            map.insert((kind, state_key), event_id);
+        for delta in deltas.into_iter().rev() {
+            for (kind, state_key, event_id) in delta {
+                map.insert((kind, state_key), event_id);
+            }
         }
         let map = Arc::new(map);
-        let mut cache = lock(&self.group_cache);
-        if cache.len() > 4096 {
-            cache.clear();
-        }
-        cache.insert(group, map.clone());
+        self.group_cache.insert(group, map.clone());
         Ok(map)
     }
 
@@ -139,9 +203,8 @@ impl Room {
             }
         }
         self.info.state_group = group;
-        // A delta chain starts again from whatever group this is; the next local state event
-        // writes a full snapshot if the chain would grow past its limit.
-        self.info.group_depth = MAX_DELTA_DEPTH;
+        // Whatever group this is, the next state event starts a new chain with a snapshot.
+        self.info.group_depth = NEW_CHAIN;
         Ok(())
     }
 
@@ -159,7 +222,7 @@ impl Room {
         let mut full = (*self.group_map(hs, parent)?).clone();
         full.insert((kind.to_owned(), state_key.to_owned()), event_id.to_owned());
         let id = txn.new_group();
-        let group = if parent == 0 || self.info.group_depth >= MAX_DELTA_DEPTH {
+        let group = if parent == 0 || self.info.group_depth >= delta_limit(full.len()) {
             self.info.group_depth = 0;
             Group { parent: None, delta: full.iter().map(|((t, k), e)| (t.clone(), k.clone(), e.clone())).collect() }
         } else {
@@ -171,5 +234,41 @@ impl Room {
         self.changed_state.insert((kind.to_owned(), state_key.to_owned()), event_id.to_owned());
         self.info.state_group = id;
         Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{CACHED_STATE_ENTRIES, GroupCache, StateMap, delta_limit};
+
+    fn map(entries: usize) -> Arc<StateMap> {
+        Arc::new((0..entries).map(|i| (("m.room.member".to_owned(), format!("@u{i}:x")), format!("$e{i}"))).collect())
+    }
+
+    /// The cache holds at most its budget of state entries, whatever the number of groups,
+    /// dropping the least recently used; a single state over the budget is still kept.
+    #[test]
+    fn the_group_cache_is_bounded_by_entries() {
+        let cache = GroupCache::default();
+        let big = CACHED_STATE_ENTRIES / 4;
+        for g in 1..=4 {
+            cache.insert(g, map(big));
+        }
+        assert!(cache.get(1).is_some(), "four quarters fit");
+        cache.insert(5, map(big));
+        assert!(cache.get(2).is_none(), "the least recently used (2; 1 was just read) goes");
+        assert!(cache.get(1).is_some() && cache.get(5).is_some());
+        assert!(super::lock(&cache.0).1 <= CACHED_STATE_ENTRIES);
+        cache.insert(6, map(CACHED_STATE_ENTRIES + 1));
+        assert!(cache.get(6).is_some() && cache.get(1).is_none());
+    }
+
+    #[test]
+    fn snapshots_grow_apart_with_the_state() {
+        assert_eq!(delta_limit(10), 32);
+        assert_eq!(delta_limit(4_000), 250);
+        assert_eq!(delta_limit(1_000_000), 1024);
     }
 }
