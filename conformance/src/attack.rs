@@ -140,6 +140,13 @@ impl Scene {
         self.settle();
     }
 
+    /// Delivers an event the victim must refuse ([`Scene::deliver`]) and checks that alice
+    /// cannot read it; `what` says what went wrong if she can.
+    pub fn refused(&self, (event_id, pdu): (String, Value), what: &str) {
+        self.deliver(vec![pdu]);
+        assert!(!self.visible(&event_id), "{what}: {event_id}");
+    }
+
     /// Waits until a well-formed message from mallory, sent now, is in the room.
     pub fn settle(&self) {
         let label = unique("sentinel");

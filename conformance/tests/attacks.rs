@@ -56,9 +56,10 @@ fn an_event_of_another_servers_user_is_refused() {
     let before = s.state();
     // Signed by the hostile server only, in the name of bob, a user of the victim.
     let bob = s.bob().user_id;
-    let (id, pdu) = s.event("m.room.message", None, &bob, json!({ "msgtype": "m.text", "body": "I am bob" }));
-    s.deliver(vec![pdu]);
-    assert!(!s.visible(&id), "an event in the name of another server's user was taken");
+    s.refused(
+        s.event("m.room.message", None, &bob, json!({ "msgtype": "m.text", "body": "I am bob" })),
+        "an event in the name of another server's user was taken",
+    );
     s.unharmed(&before);
 }
 
@@ -67,9 +68,10 @@ fn an_event_by_a_user_who_never_joined_is_refused() {
     let s = Scene::new();
     let before = s.state();
     let eve = s.hostile.user("eve");
-    let (id, pdu) = s.event("m.room.message", None, &eve, json!({ "msgtype": "m.text", "body": "intruder" }));
-    s.deliver(vec![pdu]);
-    assert!(!s.visible(&id));
+    s.refused(
+        s.event("m.room.message", None, &eve, json!({ "msgtype": "m.text", "body": "intruder" })),
+        "the event was taken",
+    );
     s.unharmed(&before);
 }
 
@@ -117,9 +119,7 @@ fn an_event_moved_to_another_room_is_refused() {
 fn an_oversized_event_is_refused() {
     let s = Scene::new();
     let before = s.state();
-    let (id, pdu) = s.message(&"x".repeat(70_000));
-    s.deliver(vec![pdu]);
-    assert!(!s.visible(&id));
+    s.refused(s.message(&"x".repeat(70_000)), "the event was taken");
     s.unharmed(&before);
 }
 
@@ -179,9 +179,7 @@ fn more_than_twenty_prev_events_are_refused() {
     let mut prevs = vec![json!(latest)];
     prevs.extend((0..20).map(|i| json!(format!("$unknown{i}-{}", unique("p")))));
     event["prev_events"] = Value::Array(prevs);
-    let (id, pdu) = s.hostile.identity.pdu(event);
-    s.deliver(vec![pdu]);
-    assert!(!s.visible(&id), "an event with 21 prev_events was taken");
+    s.refused(s.hostile.identity.pdu(event), "an event with 21 prev_events was taken");
     // Nothing was asked for the unknown ones.
     assert!(s.hostile.received("/_matrix/federation/v1/state").is_empty());
     s.unharmed(&before);
@@ -199,9 +197,7 @@ fn more_than_ten_auth_events_are_refused() {
     let mut auth: Vec<Value> = event["auth_events"].as_array().unwrap().clone();
     auth.extend((0..8).map(|i| json!(format!("$bogus{i}-{}", unique("a")))));
     event["auth_events"] = Value::Array(auth);
-    let (id, pdu) = s.hostile.identity.pdu(event);
-    s.deliver(vec![pdu]);
-    assert!(!s.visible(&id));
+    s.refused(s.hostile.identity.pdu(event), "the event was taken");
     s.unharmed(&before);
 }
 
@@ -514,9 +510,7 @@ fn a_membership_change_for_a_local_user_in_a_pdu_is_refused() {
     let s = Scene::new();
     let before = s.state();
     let alice = s.alice().user_id;
-    let (id, pdu) = s.event("m.room.member", Some(&alice), &alice, json!({ "membership": "leave" }));
-    s.deliver(vec![pdu]);
-    assert!(!s.visible(&id));
+    s.refused(s.event("m.room.member", Some(&alice), &alice, json!({ "membership": "leave" })), "the event was taken");
     s.unharmed(&before);
 }
 
@@ -525,9 +519,10 @@ fn a_kick_without_power_is_refused() {
     let s = Scene::new();
     let before = s.state();
     let bob = s.bob().user_id;
-    let (id, pdu) = s.event("m.room.member", Some(&bob), &s.mallory, json!({ "membership": "leave" }));
-    s.deliver(vec![pdu]);
-    assert!(!s.visible(&id));
+    s.refused(
+        s.event("m.room.member", Some(&bob), &s.mallory, json!({ "membership": "leave" })),
+        "the event was taken",
+    );
     s.unharmed(&before);
 }
 
@@ -536,9 +531,10 @@ fn a_ban_without_power_is_refused() {
     let s = Scene::new();
     let before = s.state();
     let alice = s.alice().user_id;
-    let (id, pdu) = s.event("m.room.member", Some(&alice), &s.mallory, json!({ "membership": "ban" }));
-    s.deliver(vec![pdu]);
-    assert!(!s.visible(&id));
+    s.refused(
+        s.event("m.room.member", Some(&alice), &s.mallory, json!({ "membership": "ban" })),
+        "the event was taken",
+    );
     s.unharmed(&before);
 }
 
@@ -548,9 +544,7 @@ fn raising_ones_own_power_is_refused() {
     let before = s.state();
     let mut levels = s.alice().state(&s.room, "m.room.power_levels", "").expect(200);
     levels["users"][&s.mallory] = json!(100);
-    let (id, pdu) = s.event("m.room.power_levels", Some(""), &s.mallory, levels);
-    s.deliver(vec![pdu]);
-    assert!(!s.visible(&id));
+    s.refused(s.event("m.room.power_levels", Some(""), &s.mallory, levels), "the event was taken");
     s.unharmed(&before);
 }
 
@@ -558,9 +552,7 @@ fn raising_ones_own_power_is_refused() {
 fn changing_the_topic_without_power_is_refused() {
     let s = Scene::new();
     let before = s.state();
-    let (id, pdu) = s.event("m.room.topic", Some(""), &s.mallory, json!({ "topic": "hijacked" }));
-    s.deliver(vec![pdu]);
-    assert!(!s.visible(&id));
+    s.refused(s.event("m.room.topic", Some(""), &s.mallory, json!({ "topic": "hijacked" })), "the event was taken");
     assert_eq!(s.alice().state(&s.room, "m.room.topic", "").expect(200)["topic"], "the agreed topic");
     s.unharmed(&before);
 }
@@ -616,9 +608,7 @@ fn events_citing_a_rejected_event_are_refused() {
         event.as_object_mut().unwrap().remove(k);
     }
     event["auth_events"] = json!([s.create, rejected, s.mallory_join]);
-    let (id, pdu) = s.hostile.identity.pdu(event);
-    s.deliver(vec![pdu]);
-    assert!(!s.visible(&id));
+    s.refused(s.hostile.identity.pdu(event), "the event was taken");
     s.unharmed(&before);
 }
 

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::bench::conn::Conn;
 use crate::bench::stats::{percentile, to_ms};
-use crate::client::enc;
+use crate::client::{User, enc};
 
 /// A user's keep-alive connection, registered as client apps register (the UIA dance from
 /// `{}` with `m.login.dummy`).
@@ -180,4 +180,23 @@ pub fn rooms_and_joins(addr: &str, tag: &str, count: usize) -> (f64, f64) {
         b.ok("POST", &format!("/_matrix/client/v3/join/{}", enc(room)), Some(&json!({})));
     }
     (create_rate, count as f64 / t.elapsed().as_secs_f64())
+}
+
+/// Sends messages from `from` one at a time while `more(samples so far)` holds, timing each
+/// from the send until it is in `to`'s long-polling `/sync` (across servers, for `fedbench`
+/// and `floodbench`); the delays in ms, sorted.
+pub fn sync_delays(from: &User, to: &User, room: &str, mut more: impl FnMut(usize) -> bool) -> Vec<f64> {
+    let (_, mut since) = to.sync_until(None, Duration::from_secs(30), |_| Some(()));
+    let mut out = Vec::new();
+    while more(out.len()) {
+        let started = Instant::now();
+        let id = from.send_text(room, &format!("ping {}", out.len()));
+        let (_, next) = to.sync_until(Some(&since), Duration::from_secs(120), |s| {
+            User::timeline(s, room).iter().any(|e| e["event_id"] == id.as_str()).then_some(())
+        });
+        out.push(started.elapsed().as_secs_f64() * 1000.0);
+        since = next;
+    }
+    out.sort_by(f64::total_cmp);
+    out
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tandem_conformance::User;
+use tandem_conformance::bench::workloads::sync_delays;
 use tandem_conformance::federation::{Kind, Peer};
 
 fn arg(name: &str, default: usize) -> usize {
@@ -47,23 +48,6 @@ fn timed_join(user: &User, room: &str, via: &str) -> Duration {
     took
 }
 
-/// Sends from `from` and waits for the event in `to`'s sync; returns the delays, sorted.
-fn delays(from: &User, to: &User, room: &str, samples: usize) -> Vec<f64> {
-    let (_, mut since) = to.sync_until(None, Duration::from_secs(30), |_| Some(()));
-    let mut out = Vec::new();
-    for i in 0..samples {
-        let started = Instant::now();
-        let id = from.send_text(room, &format!("ping {i}"));
-        let (_, next) = to.sync_until(Some(&since), Duration::from_secs(60), |s| {
-            User::timeline(s, room).iter().any(|e| e["event_id"] == id.as_str()).then_some(())
-        });
-        out.push(started.elapsed().as_secs_f64() * 1000.0);
-        since = next;
-    }
-    out.sort_by(f64::total_cmp);
-    out
-}
-
 fn main() {
     let members = arg("--members", 1000);
     let samples = arg("--samples", 20);
@@ -83,8 +67,8 @@ fn main() {
 
     // Both servers in one room: the Tandem-hosted one, where both users are now joined.
     t_user.join(&t_room);
-    let t_to_s = delays(&t_user, &s_user, &t_room, samples);
-    let s_to_t = delays(&s_user, &t_user, &t_room, samples);
+    let t_to_s = sync_delays(&t_user, &s_user, &t_room, |n| n < samples);
+    let s_to_t = sync_delays(&s_user, &t_user, &t_room, |n| n < samples);
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("| federation, {members}-member rooms | ms |");

@@ -16,39 +16,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tandem_conformance::attack::{self, VERSION};
+use tandem_conformance::bench::stats::percentile;
+use tandem_conformance::bench::workloads::sync_delays;
+use tandem_conformance::enc;
 use tandem_conformance::federation::{Kind, Peer};
 use tandem_conformance::hostile::{Hostile, Reply, now_ms};
-use tandem_conformance::{User, enc};
 
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// Sends from `from` and times each message until it is in `to`'s sync, for `length`.
-fn delays(from: &User, to: &User, room: &str, length: Duration) -> Vec<f64> {
-    let (_, mut since) = to.sync_until(None, Duration::from_secs(30), |_| Some(()));
-    let mut out = Vec::new();
-    let started = Instant::now();
-    while started.elapsed() < length {
-        let sent = Instant::now();
-        let id = from.send_text(room, &format!("ping {}", out.len()));
-        let (_, next) = to.sync_until(Some(&since), Duration::from_secs(120), |s| {
-            User::timeline(s, room).iter().any(|e| e["event_id"] == id.as_str()).then_some(())
-        });
-        out.push(sent.elapsed().as_secs_f64() * 1000.0);
-        since = next;
-    }
-    out.sort_by(f64::total_cmp);
-    out
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
 }
 
 #[derive(Default)]
@@ -120,7 +96,8 @@ fn main() {
     let auth = vec![id("m.room.create"), id("m.room.power_levels"), mallory_join.clone()];
 
     eprintln!("measuring without the flood for {seconds:?}");
-    let quiet = delays(&alice, &bob, &room, seconds);
+    let started = Instant::now();
+    let quiet = sync_delays(&alice, &bob, &room, |_| started.elapsed() < seconds);
 
     let stop = Arc::new(AtomicBool::new(false));
     let counts = Arc::new(Counts::default());
@@ -172,7 +149,8 @@ fn main() {
         }));
     }
     eprintln!("measuring during the flood for {seconds:?}");
-    let flooded = delays(&alice, &bob, &room, seconds);
+    let started = Instant::now();
+    let flooded = sync_delays(&alice, &bob, &room, |_| started.elapsed() < seconds);
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         let _ = t.join();

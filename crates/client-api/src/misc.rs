@@ -149,8 +149,7 @@ async fn get_presence(State(api): State<Api>, _auth: Auth, Path(user): Path<Stri
     let hs = api.hs.clone();
     let found = blocking(move || {
         // Other servers' users are known by what their servers sent us.
-        let local = user.split_once(':').is_some_and(|(_, server)| server == hs.server_name());
-        if local && hs.account(&user)?.is_none() {
+        if hs.is_local(&user) && hs.account(&user)?.is_none() {
             return Err(tandem_core::Error::not_found("Unknown user"));
         }
         hs.presence(&user)

@@ -3,7 +3,6 @@
 //! synced and renamed before its metadata commits, so an upload that was answered survives a
 //! crash whole. Each user's uploads count against a quota.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -104,17 +103,6 @@ impl Homeserver {
             Ok(())
         })?;
         Ok(format!("mxc://{}/{}", self.server_name, upload.id))
-    }
-
-    /// Stores an upload held in memory; returns its `mxc://` URI.
-    pub fn upload_media(&self, bytes: &[u8], info: UploadInfo<'_>) -> Result<String> {
-        let upload = self.new_upload()?;
-        let written = std::fs::File::create(&upload.part).and_then(|mut f| f.write_all(bytes));
-        if let Err(e) = written {
-            self.discard_upload(upload);
-            return Err(io(e));
-        }
-        self.commit_upload(upload, info)
     }
 
     /// An upload of this server and the file holding its bytes.

@@ -106,14 +106,12 @@ mod tests {
     use serde_json::json;
 
     use crate::server::Homeserver;
-    use crate::server_key::ServerKey;
 
     /// Received transactions and to-device ids are answered the same way while kept, and
     /// forgotten once old; the pruning spares newer ones.
     #[test]
     fn received_records_are_pruned() {
-        let dir = tempfile::tempdir().unwrap();
-        let hs = Homeserver::open(dir.path(), "example.org", ServerKey::generate("t")).unwrap();
+        let (_dir, hs) = crate::server::test_server();
         let answer = json!({ "pdus": {} });
         hs.store_federation_txn("a.org", "t1", &answer).unwrap();
         let message = json!({ "sender": "@m:a.org", "type": "m.x", "message_id": "m1", "messages": {} });

@@ -207,7 +207,8 @@ impl Homeserver {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
     }
 
-    pub(crate) fn is_local(&self, user_id: &str) -> bool {
+    /// Whether `user_id` is one of this server's users.
+    pub fn is_local(&self, user_id: &str) -> bool {
         user_id.split_once(':').is_some_and(|(_, server)| server == self.server_name)
     }
 }
@@ -216,4 +217,13 @@ impl Homeserver {
 /// stays consistent even if a holder panicked.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A server on a fresh data directory, for unit tests (the directory lives as long as the
+/// returned guard).
+#[cfg(test)]
+pub(crate) fn test_server() -> (tempfile::TempDir, Arc<Homeserver>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hs = Homeserver::open(dir.path(), "example.org", crate::server_key::ServerKey::generate("t")).expect("open");
+    (dir, hs)
 }

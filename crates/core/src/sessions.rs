@@ -81,19 +81,21 @@ impl Homeserver {
             if let Some(old) = &old {
                 self.drop_tokens(txn, old);
             }
-            device.access_token = stored_token(&access_token);
-            device.refresh_token = refresh_token.as_deref().map(stored_token);
+            let (stored_access, stored_refresh) =
+                (stored_token(&access_token), refresh_token.as_deref().map(stored_token));
+            device.access_token = stored_access.clone();
+            device.refresh_token = stored_refresh.clone();
             device.last_seen_ts = Some(Self::now_ms());
             let session = Session {
                 user_id: user_id.to_owned(),
                 device_id: device_id.clone(),
                 expires_at: expires_in_ms.map(|ms| Self::now_ms() + ms),
-                refresh_token: refresh_token.as_deref().map(stored_token),
+                refresh_token: stored_refresh.clone(),
             };
             txn.put_json(DEVICES, key(&[user_id, &device_id]), &device);
-            txn.put_json(ACCESS_TOKENS, key(&[&stored_token(&access_token)]), &session);
-            if let Some(rt) = &refresh_token {
-                txn.put_json(REFRESH_TOKENS, key(&[&stored_token(rt)]), &session);
+            txn.put_json(ACCESS_TOKENS, key(&[&stored_access]), &session);
+            if let Some(rt) = &stored_refresh {
+                txn.put_json(REFRESH_TOKENS, key(&[rt]), &session);
             }
             if old.is_none() {
                 self.note_key_change(txn, user_id);
@@ -107,14 +109,19 @@ impl Homeserver {
         Ok(NewSession { user_id: user_id.to_owned(), device_id, access_token, refresh_token, expires_in_ms })
     }
 
+    /// The session a token names in `table`: stored hashed, or plain if it was issued before
+    /// tokens were stored hashed.
+    fn token_session(&self, table: tandem_storage::Table, token: &str) -> Result<Option<Session>> {
+        match self.get_json(table, &key(&[&stored_token(token)]))? {
+            Some(session) => Ok(Some(session)),
+            None => self.get_json(table, &key(&[token])),
+        }
+    }
+
     /// The session of an access token.
     pub fn authenticate(&self, access_token: &str) -> Result<Session> {
         let unknown = |soft_logout| Error::new(ErrorKind::UnknownToken { soft_logout }, "Unknown access token");
-        let session: Session = match self.get_json(ACCESS_TOKENS, &key(&[&stored_token(access_token)]))? {
-            Some(s) => s,
-            // A token issued before tokens were stored hashed.
-            None => self.get_json(ACCESS_TOKENS, &key(&[access_token]))?.ok_or_else(|| unknown(false))?,
-        };
+        let session = self.token_session(ACCESS_TOKENS, access_token)?.ok_or_else(|| unknown(false))?;
         if session.expires_at.is_some_and(|t| t <= Self::now_ms()) {
             return Err(Error::new(ErrorKind::UnknownToken { soft_logout: true }, "Access token has expired"));
         }
@@ -124,10 +131,7 @@ impl Homeserver {
     /// Swaps a refresh token for a new access token and refresh token.
     pub fn refresh(&self, refresh_token: &str) -> Result<NewSession> {
         let unknown = || Error::new(ErrorKind::UnknownToken { soft_logout: false }, "Unknown refresh token");
-        let session: Session = match self.get_json(REFRESH_TOKENS, &key(&[&stored_token(refresh_token)]))? {
-            Some(s) => s,
-            None => self.get_json(REFRESH_TOKENS, &key(&[refresh_token]))?.ok_or_else(unknown)?,
-        };
+        let session = self.token_session(REFRESH_TOKENS, refresh_token)?.ok_or_else(unknown)?;
         self.login(&session.user_id, Some(&session.device_id), None, true)
     }
 
@@ -210,15 +214,12 @@ impl Homeserver {
 
 #[cfg(test)]
 mod tests {
-    use crate::server::Homeserver;
-    use crate::server_key::ServerKey;
     use crate::tables::{ACCESS_TOKENS, DEVICES, REFRESH_TOKENS};
 
     /// Nothing stored logs anyone in: not the token tables' keys, not the device records.
     #[test]
     fn tokens_are_stored_hashed() {
-        let dir = tempfile::tempdir().unwrap();
-        let hs = Homeserver::open(dir.path(), "example.org", ServerKey::generate("t")).unwrap();
+        let (_dir, hs) = crate::server::test_server();
         let user = hs.create_account("alice", Some("pw"), false).unwrap();
         let s = hs.login(&user, None, None, true).unwrap();
         let (access, refresh) = (s.access_token.clone(), s.refresh_token.clone().unwrap());

@@ -28,7 +28,8 @@ pub fn check_format(rules: &RoomVersionRules, pdu: &Value) -> Result<Format, Wir
         .as_object()
         .and_then(|o| ruma::canonical_json::try_from_json_map(o.clone()).ok())
         .ok_or_else(|| bad("the event is not canonical JSON".into()))?;
-    let size = ruma::CanonicalJsonValue::Object(object.clone()).to_string().len();
+    // Its canonical JSON (what `CanonicalJsonValue`'s `Display` writes), without a copy.
+    let size = serde_json::to_vec(&object).map_err(|e| bad(e.to_string()))?.len();
     if size > MAX_PDU_BYTES {
         return Err(bad(format!("the event is {size} bytes, over the limit of {MAX_PDU_BYTES}")));
     }

@@ -13,8 +13,7 @@ use serde_json::{Map, Value, json};
 use super::cross_signing::{MASTER, SELF_SIGNING, USER_SIGNING};
 use crate::error::Result;
 use crate::outbox::Outgoing;
-use crate::server::Homeserver;
-use crate::server::Txn;
+use crate::server::{Homeserver, Txn};
 use crate::sessions::Device;
 use crate::tables::{DEVICE_KEYS, DEVICE_LISTS, REMOTE_DEVICES, REMOTE_MEMBERS, UNSHARED_DEVICE_CHANGES, key, split};
 
@@ -98,7 +97,7 @@ impl Homeserver {
     /// Queues what a crash left noted but unshared. Run at start.
     pub fn share_unshared_changes(&self) -> Result<()> {
         for (k, v) in self.scan_json::<Value>(UNSHARED_DEVICE_CHANGES, &[])? {
-            let parts = crate::tables::split(&k);
+            let parts = split(&k);
             let (Some(user), Some(device)) = (parts.first(), parts.get(1)) else { continue };
             let (user, device) = (user.to_string(), device.to_string());
             if device.is_empty() {

@@ -365,10 +365,24 @@ impl EventMeta {
 mod tests {
     use serde_json::{Value, json};
 
+    use std::sync::Arc;
+
     use super::{Pdu, Received};
     use crate::rooms::create::CreateRoom;
     use crate::server::Homeserver;
-    use crate::server_key::ServerKey;
+
+    /// A server with alice's public v11 room: the directory guard, the server, alice, the
+    /// room and the ids of its create, power levels and join rules events.
+    fn public_room() -> (tempfile::TempDir, Arc<Homeserver>, String, String, Vec<String>) {
+        let (dir, hs) = crate::server::test_server();
+        let alice = hs.create_account("alice", None, false).unwrap();
+        let public =
+            CreateRoom { preset: Some("public_chat".into()), room_version: Some("11".into()), ..Default::default() };
+        let room_id = hs.create_room(&alice, public).unwrap();
+        let id = |kind: &str| hs.current_state_id(&room_id, kind, "").unwrap().unwrap();
+        let auth = vec![id("m.room.create"), id("m.room.power_levels"), id("m.room.join_rules")];
+        (dir, hs, alice, room_id, auth)
+    }
 
     /// A PDU of another server, as the engine takes it after federation checked it.
     fn remote(event: Value) -> Pdu {
@@ -382,21 +396,7 @@ mod tests {
     /// by every later check that cites it: its cached view is dropped with the write.
     #[test]
     fn an_outlier_found_rejected_stays_rejected() {
-        let dir = tempfile::tempdir().unwrap();
-        let hs = Homeserver::open(dir.path(), "example.org", ServerKey::generate("t")).unwrap();
-        let alice = hs.create_account("alice", Some("pw"), false).unwrap();
-        let room_id = hs
-            .create_room(
-                &alice,
-                CreateRoom {
-                    preset: Some("public_chat".into()),
-                    room_version: Some("11".into()),
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-        let id = |kind: &str| hs.current_state_id(&room_id, kind, "").unwrap().unwrap();
-        let auth = vec![id("m.room.create"), id("m.room.power_levels"), id("m.room.join_rules")];
+        let (_dir, hs, alice, room_id, auth) = public_room();
         let mallory = "@mallory:remote.org";
         let join = |auth: &[String]| {
             let info = hs.room_info(&room_id).unwrap().unwrap();
@@ -424,21 +424,7 @@ mod tests {
     /// quadratic) is taken whole: each event after the ones it cites.
     #[test]
     fn outliers_in_any_order_are_taken() {
-        let dir = tempfile::tempdir().unwrap();
-        let hs = Homeserver::open(dir.path(), "example.org", ServerKey::generate("t")).unwrap();
-        let alice = hs.create_account("alice", Some("pw"), false).unwrap();
-        let room_id = hs
-            .create_room(
-                &alice,
-                CreateRoom {
-                    preset: Some("public_chat".into()),
-                    room_version: Some("11".into()),
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-        let id = |kind: &str| hs.current_state_id(&room_id, kind, "").unwrap().unwrap();
-        let base = vec![id("m.room.create"), id("m.room.power_levels"), id("m.room.join_rules")];
+        let (_dir, hs, _, room_id, base) = public_room();
         let mallory = "@mallory:remote.org";
         let mut chain: Vec<Pdu> = Vec::new();
         for n in 0..300 {

@@ -131,13 +131,15 @@ async fn accept(
     let r = room.to_owned();
     let version = blocking(move || hs.room_version(&r)).await?;
     let rules = rules_of(&version).ok_or_else(|| FedError::bad_json("unsupported room version"))?;
+    let countersigned;
     let body = if membership == "join" {
         let (hs, r, b) = (fed.hs.clone(), room.to_owned(), body.clone());
-        blocking(move || hs.authorise_restricted_join(&r, &b)).await?
+        countersigned = blocking(move || hs.authorise_restricted_join(&r, &b)).await?;
+        &countersigned
     } else {
-        body.clone()
+        body
     };
-    let (id, json) = fed.verify_pdu(&rules, &body).await.map_err(FedError::forbidden)?;
+    let (id, json) = fed.verify_pdu(&rules, body).await.map_err(FedError::forbidden)?;
     if id != event_id {
         return Err(FedError::bad_json("The event id does not match the event"));
     }
