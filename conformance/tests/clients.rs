@@ -51,8 +51,8 @@ fn js_sdk_scenario(script: &str) {
     );
 }
 
-/// Sign-up through interactive auth, invites, typing, messages, read receipts and the unread
-/// counts they clear.
+/// Sign-up through interactive auth, invites, typing, messages, a picture uploaded and
+/// downloaded through authenticated media, read receipts and the unread counts they clear.
 #[test]
 fn two_js_sdk_clients_chat() {
     js_sdk_scenario("chat.mjs");

@@ -1,6 +1,6 @@
 // Two people chat through a homeserver with matrix-js-sdk, the SDK inside Element Web: sign-up
 // through interactive auth, the client's own sync loop, room list, invites, timeline, typing,
-// read receipts, and the unread counts those receipts clear.
+// read receipts, the unread counts those receipts clear, and a picture uploaded and downloaded.
 //
 // usage: node chat.mjs BASE_URL      (prints "ok" and exits 0 on success)
 import { NotificationCountType, check, login, newUser, passwordOf, run, start, step, until } from "./lib.mjs";
@@ -56,4 +56,18 @@ await run(async (baseUrl) => {
   check(fresh, "the room is missing from the new device's first sync");
   const count = fresh.getUnreadNotificationCount(NotificationCountType.Total);
   check(count === 0, `the new device's first sync counts ${count} unread`);
+
+  step("alice sends a picture, bob downloads it as Element Web does (authenticated media)");
+  const picture = Buffer.concat([Buffer.from("\x89PNG\r\n\x1a\n", "binary"), Buffer.alloc(200_000, 7)]);
+  const { content_uri: mxc } = await alice.uploadContent(picture, { type: "image/png", name: "cat.png" });
+  const { event_id: imageId } = await alice.sendMessage(roomId, {
+    msgtype: "m.image", body: "cat.png", url: mxc, info: { mimetype: "image/png", size: picture.length },
+  });
+  const image = await until("the picture at bob", () => bob.getRoom(roomId)?.findEventById(imageId));
+  const url = bob.mxcUrlToHttp(image.getContent().url, undefined, undefined, undefined, false, true, true);
+  const got = await fetch(url, { headers: { Authorization: `Bearer ${bob.getAccessToken()}` } });
+  check(got.ok, `downloading ${url}: ${got.status}`);
+  const bytes = Buffer.from(await got.arrayBuffer());
+  check(bytes.equals(picture), `the download differs: ${bytes.length} bytes, ${picture.length} uploaded`);
+  check(got.headers.get("content-type") === "image/png", `content-type ${got.headers.get("content-type")}`);
 });
