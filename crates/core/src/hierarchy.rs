@@ -36,11 +36,9 @@ impl Homeserver {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
-        for ((kind, state_key), id) in state.range(("m.space.child".to_owned(), String::new())..) {
-            if kind != "m.space.child" {
-                break;
-            }
-            let Some(pdu) = self.pdu(id)? else { continue };
+        let kind = "m.space.child";
+        for (state_key, id) in self.state_of_type(&state, kind)? {
+            let Some(pdu) = self.pdu(&id)? else { continue };
             if pdu.get("content").and_then(|c| c.get("via")).and_then(Value::as_array).is_none_or(|v| v.is_empty()) {
                 continue;
             }

@@ -10,6 +10,7 @@
 pub mod account_data;
 pub mod accounts;
 pub mod backup;
+mod cache;
 pub mod directory;
 mod ephemeral;
 pub mod error;

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::error::Result;
 use crate::rooms::Room;
+use crate::rooms::nids::Pending;
 use crate::rooms::state::StateMap;
 use crate::server::{Homeserver, Txn, lock};
 use crate::tables::{OUTBOX, key, key_pos, split, trailing_pos};
@@ -45,9 +46,10 @@ impl Homeserver {
         event_id: &str,
         skip: &[&str],
     ) -> Result<()> {
-        let mut servers = self.joined_servers(room, room.info.state_group)?.as_ref().clone();
+        let pending = Some(&txn.nids);
+        let mut servers = self.joined_servers(room, room.info.state_group, pending)?.as_ref().clone();
         if before != room.info.state_group {
-            servers.extend(self.joined_servers(room, before)?.iter().cloned());
+            servers.extend(self.joined_servers(room, before, pending)?.iter().cloned());
         }
         for server in servers {
             if server != self.server_name && !skip.contains(&server.as_str()) {
@@ -114,16 +116,21 @@ impl Homeserver {
     }
 
     /// Servers with at least one member joined in state group `group` of the room.
-    pub(crate) fn joined_servers(&self, room: &Room, group: u64) -> Result<Arc<BTreeSet<String>>> {
+    pub(crate) fn joined_servers(
+        &self,
+        room: &Room,
+        group: u64,
+        pending: Option<&Pending>,
+    ) -> Result<Arc<BTreeSet<String>>> {
         if let Some(s) = lock(&self.servers_cache).get(&group) {
             return Ok(s.clone());
         }
-        let map = room.group_map(self, group)?;
-        let servers = Arc::new(self.servers_in(room, &map)?);
-        if room.is_pending_group(group) {
-            // Not committed yet: the id could be handed out again if this write fails.
-            return Ok(servers);
-        }
+        let servers = match self.servers_after_step(room, group, pending)? {
+            Some(servers) => servers,
+            None => Arc::new(self.servers_in(room, &*room.group_map(self, group)?, pending)?),
+        };
+        // Group ids are never handed out twice in a process ([`Homeserver::write`]), so even a
+        // group of a write that fails later cannot give this entry another meaning.
         let mut cache = lock(&self.servers_cache);
         if cache.len() > 4096 {
             cache.clear();
@@ -132,18 +139,41 @@ impl Homeserver {
         Ok(servers)
     }
 
-    fn servers_in(&self, room: &Room, map: &StateMap) -> Result<BTreeSet<String>> {
-        let mut out = BTreeSet::new();
-        let start = ("m.room.member".to_owned(), String::new());
-        for ((kind, user), event_id) in map.range(start..) {
-            if kind != "m.room.member" {
-                break;
+    /// The servers of a group this write made by one event from its parent's, without reading
+    /// the whole state (a join in a big room must not cost a walk of its members); `None` when
+    /// that is not enough: a member of a server that was in leaves.
+    fn servers_after_step(
+        &self,
+        room: &Room,
+        group: u64,
+        pending: Option<&Pending>,
+    ) -> Result<Option<Arc<BTreeSet<String>>>> {
+        let Some((parent, kind, user, event_id)) = room.pending_step(group) else { return Ok(None) };
+        let base = self.joined_servers(room, *parent, pending)?;
+        if kind != "m.room.member" {
+            return Ok(Some(base));
+        }
+        let Some((_, server)) = user.split_once(':') else { return Ok(Some(base)) };
+        let joined = room.auth_event(self, event_id)?.membership().is_some_and(|m| m.as_str() == "join");
+        Ok(match (joined, base.contains(server)) {
+            (true, false) => {
+                let mut servers = (*base).clone();
+                servers.insert(server.to_owned());
+                Some(Arc::new(servers))
             }
+            (true, true) | (false, false) => Some(base),
+            (false, true) => None,
+        })
+    }
+
+    fn servers_in(&self, room: &Room, map: &StateMap, pending: Option<&Pending>) -> Result<BTreeSet<String>> {
+        let mut out = BTreeSet::new();
+        for (user, event_id) in self.state_of_type_pending(pending, map, "m.room.member")? {
             let Some((_, server)) = user.split_once(':') else { continue };
             if out.contains(server) {
                 continue;
             }
-            if room.auth_event(self, event_id)?.membership().is_some_and(|m| m.as_str() == "join") {
+            if room.auth_event(self, &event_id)?.membership().is_some_and(|m| m.as_str() == "join") {
                 out.insert(server.to_owned());
             }
         }
@@ -153,7 +183,7 @@ impl Homeserver {
     /// The servers in a room now: where to send what concerns it.
     pub fn room_servers(&self, room_id: &str) -> Result<BTreeSet<String>> {
         let room = self.room(room_id)?;
-        Ok(self.joined_servers(&room, room.info.state_group)?.as_ref().clone())
+        Ok(self.joined_servers(&room, room.info.state_group, None)?.as_ref().clone())
     }
 
     /// Destinations with something queued (all of them once after a start, then those that

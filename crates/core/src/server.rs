@@ -30,6 +30,8 @@ pub struct Homeserver {
     /// The authorization view of events read lately, the most used [`AUTH_CACHE_EVENTS`].
     pub(crate) auth_cache: Mutex<lru::LruCache<String, Arc<tandem_state_res::AuthEvent>>>,
     pub(crate) group_cache: crate::rooms::state::GroupCache,
+    /// The integers standing for event ids and state keys in states.
+    pub(crate) nids: crate::rooms::nids::Nids,
     me: Weak<Homeserver>,
     pub(crate) media_dir: std::path::PathBuf,
     pub(crate) sliding: crate::sliding::Connections,
@@ -63,6 +65,8 @@ pub(crate) struct Txn {
     /// outlier found rejected once its place in the room is known) and is dropped once it
     /// commits.
     pub reindexed: Vec<String>,
+    /// Nids this write handed out.
+    pub nids: crate::rooms::nids::Pending,
 }
 
 impl Txn {
@@ -93,6 +97,7 @@ impl Homeserver {
         };
         let stream = counter(b"stream")?;
         let state_group = counter(b"state_group")?;
+        let nids = crate::rooms::nids::Nids::open(&db)?;
         Ok(Arc::new_cyclic(|me| Homeserver {
             me: me.clone(),
             media_dir: data_dir.join("media"),
@@ -112,7 +117,8 @@ impl Homeserver {
             wake: tokio::sync::watch::Sender::new(0),
             ephemeral: crate::ephemeral::Ephemeral::new(),
             auth_cache: Mutex::new(lru::LruCache::new(AUTH_CACHE_EVENTS)),
-            group_cache: Default::default(),
+            group_cache: crate::rooms::state::group_cache(),
+            nids,
         }))
     }
 
@@ -139,9 +145,19 @@ impl Homeserver {
         let _guard = lock(&self.writer);
         let start = self.stream.load(Ordering::Acquire);
         let group = self.state_group.load(Ordering::Acquire);
-        let mut txn =
-            Txn { batch: Batch::new(), next_pos: start, next_group: group, outbox: Vec::new(), reindexed: Vec::new() };
-        let out = f(&mut txn)?;
+        let mut txn = Txn {
+            batch: Batch::new(),
+            next_pos: start,
+            next_group: group,
+            outbox: Vec::new(),
+            reindexed: Vec::new(),
+            nids: Default::default(),
+        };
+        let out = f(&mut txn);
+        // Group ids are never handed out twice while the process runs, even by a write that
+        // failed: caches keyed by group stay true.
+        self.state_group.fetch_max(txn.next_group, Ordering::AcqRel);
+        let out = out?;
         if txn.next_pos > start {
             txn.batch.put(META, b"stream".to_vec(), txn.next_pos.to_be_bytes().to_vec());
         }
@@ -152,6 +168,7 @@ impl Homeserver {
             self.db.write(txn.batch)?;
         }
         self.state_group.store(txn.next_group, Ordering::Release);
+        self.nids.commit(txn.nids);
         if txn.next_pos > start {
             self.stream.store(txn.next_pos, Ordering::Release);
             self.wake();

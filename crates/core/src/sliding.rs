@@ -303,22 +303,25 @@ impl Homeserver {
             Some(s) if !joined_after => Some(self.state_at_pos(room_id, s)?),
             _ => None,
         };
+        // What changed since the previous response, compared by nid before any name is read.
+        let changed: Vec<_> = match &previous {
+            Some(p) => state.entries().iter().filter(|(k, e)| p.get(*k) != Some(*e)).copied().collect(),
+            None => state.entries().to_vec(),
+        };
         let mut required_state = Vec::new();
-        for ((kind, state_key), id) in state.iter() {
-            if !state_wanted(config, kind, state_key, user_id, &senders) {
+        for ((kind, state_key), id) in self.named_entries(None, &changed)? {
+            if !state_wanted(config, &kind, &state_key, user_id, &senders) {
                 continue;
             }
-            if previous.as_ref().is_some_and(|p| p.get(&(kind.clone(), state_key.clone())) == Some(id)) {
-                continue;
-            }
-            if let Some(e) = self.client_event(id, None)? {
+            if let Some(e) = self.client_event(&id, None)? {
                 required_state.push(e);
             }
         }
         let content = |kind: &str, field: &str| -> Option<Value> {
-            state
-                .get(&(kind.to_owned(), String::new()))
-                .and_then(|id| self.pdu(id).ok().flatten())
+            self.state_id_in(&state, kind, "")
+                .ok()
+                .flatten()
+                .and_then(|id| self.pdu(&id).ok().flatten())
                 .and_then(|p| p["content"].get(field).cloned())
         };
         let joined = self.members_with(room_id, "join")?;

@@ -214,18 +214,20 @@ impl Homeserver {
                 timeline.push(e);
             }
         }
-        let state_ids: Vec<&String> = if full {
-            state_start.values().collect()
+        // What the state part carries, compared by nid before any name is read.
+        let carried = if full {
+            state_start.entries().to_vec()
         } else if limited {
             let before = self.state_at_pos(room_id, since.unwrap_or(0))?;
-            state_start.iter().filter(|(k, v)| before.get(*k) != Some(*v)).map(|(_, v)| v).collect()
+            state_start.entries().iter().filter(|(k, e)| before.get(*k) != Some(*e)).copied().collect()
         } else {
             Vec::new()
         };
+        let carried = self.named_entries(None, &carried)?;
         let lazy = req.filter.room.state.lazy_load_members;
         let mut state = Vec::new();
-        for ((kind, state_key), id) in state_start.iter() {
-            if !state_ids.contains(&id) || in_timeline.contains(id) {
+        for ((kind, state_key), id) in carried.iter() {
+            if in_timeline.contains(id) {
                 continue;
             }
             if lazy && kind == "m.room.member" && !senders.contains(state_key) {
@@ -240,11 +242,11 @@ impl Homeserver {
         if lazy && !full {
             // Members of this batch's senders that the state part did not carry.
             for user in &senders {
-                if let Some(id) = state_start.get(&("m.room.member".to_owned(), user.clone()))
-                    && !state_ids.contains(&id)
-                    && !in_timeline.contains(id)
-                    && since.is_some_and(|s| self.event_meta(id).ok().flatten().is_some_and(|m| m.pos > s))
-                    && let Some(e) = self.client_event(id, None)?
+                if let Some(id) = self.state_id_in(&state_start, "m.room.member", user)?
+                    && carried.get(&("m.room.member".to_owned(), user.clone())) != Some(&id)
+                    && !in_timeline.contains(&id)
+                    && since.is_some_and(|s| self.event_meta(&id).ok().flatten().is_some_and(|m| m.pos > s))
+                    && let Some(e) = self.client_event(&id, None)?
                 {
                     state.push(e);
                 }
@@ -341,13 +343,14 @@ impl Homeserver {
             "m.room.encryption",
         ]
         .iter()
-        .filter_map(|kind| state.get(&(kind.to_string(), String::new())).cloned())
-        .collect();
+        .map(|kind| self.state_id_in(&state, kind, ""))
+        .filter_map(Result::transpose)
+        .collect::<Result<_>>()?;
         if let Some(sender) =
             self.pdu(membership_event)?.and_then(|p| p.get("sender").and_then(Value::as_str).map(str::to_owned))
-            && let Some(id) = state.get(&("m.room.member".to_owned(), sender))
+            && let Some(id) = self.state_id_in(&state, "m.room.member", &sender)?
         {
-            ids.push(id.clone());
+            ids.push(id);
         }
         ids.push(membership_event.to_owned());
         let mut out = Vec::new();

@@ -102,6 +102,11 @@ pub const FEDERATION_TXNS: Table = Table("federation_txns");
 /// membership event id → stripped state (JSON array) of a room this server is not in, for an
 /// invite or knock from another server.
 pub const STRIPPED_STATE: Table = Table("stripped_state");
+/// Interned names ([`crate::rooms::nids`]): a space byte (`e` event id, `t` event type, `k`
+/// type nid and state key) then the name → the nid, 8 bytes big-endian.
+pub const NIDS: Table = Table("nids");
+/// The space byte then the nid → the name.
+pub const NAMES: Table = Table("names");
 
 pub const ALL: &[Table] = &[
     META,
@@ -147,6 +152,8 @@ pub const ALL: &[Table] = &[
     REMOTE_KEYS,
     FEDERATION_TXNS,
     STRIPPED_STATE,
+    NIDS,
+    NAMES,
 ];
 
 /// A key of strings, each terminated, so that any leading run of them is a scan prefix.

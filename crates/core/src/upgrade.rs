@@ -3,10 +3,11 @@
 use serde_json::Value;
 use tandem_storage::{Batch, Db, Result};
 
-use crate::tables::{CURRENT_STATE, MEDIA, MEDIA_USAGE, META, PDUS, REMOTE_MEMBERS, key, split};
+use crate::tables::{CURRENT_STATE, MEDIA, MEDIA_USAGE, META, PDUS, REMOTE_MEMBERS, STATE_GROUPS, key, split};
 
 const REMOTE_MEMBERS_BUILT: &[u8] = b"upgrade/remote_members";
 const MEDIA_USAGE_BUILT: &[u8] = b"upgrade/media_usage";
+const NIDS_BUILT: &[u8] = b"upgrade/nids";
 
 /// Builds what a database written by an older version lacks.
 pub(crate) fn upgrade(db: &Db, server_name: &str) -> Result<()> {
@@ -15,6 +16,9 @@ pub(crate) fn upgrade(db: &Db, server_name: &str) -> Result<()> {
     }
     if db.get(META, MEDIA_USAGE_BUILT)?.is_none() {
         media_usage(db)?;
+    }
+    if db.get(META, NIDS_BUILT)?.is_none() {
+        nids(db)?;
     }
     Ok(())
 }
@@ -57,4 +61,96 @@ fn remote_members(db: &Db, server_name: &str) -> Result<()> {
     }
     batch.put(META, REMOTE_MEMBERS_BUILT.to_vec(), Vec::new());
     db.write(batch)
+}
+
+/// Nids for every stored event and state key, and state groups (JSON maps of names before)
+/// rewritten as vectors of nids. Written in slices so that no batch holds the whole database.
+fn nids(db: &Db) -> Result<()> {
+    use crate::rooms::nids::{Nids, Pending};
+    use tandem_state_res::StateKeyNid;
+
+    #[derive(serde::Deserialize)]
+    struct NamedGroup {
+        parent: Option<u64>,
+        delta: Vec<(String, String, String)>,
+    }
+    let corrupt = |what: String| tandem_storage::Error::Corrupt { table: "nids", what };
+    let nids = Nids::open(db)?;
+    let mut pending = Pending::default();
+    let mut batch = Batch::new();
+    let flush = |pending: &mut Pending, batch: &mut Batch| -> Result<()> {
+        db.write(std::mem::take(batch))?;
+        nids.commit(std::mem::take(pending));
+        Ok(())
+    };
+    for entry in db.scan_prefix(PDUS, &[])? {
+        let (k, v) = entry?;
+        let Some(id) = split(&k).first().map(|s| s.to_string()) else { continue };
+        let pdu: Value = serde_json::from_slice(&v).unwrap_or_default();
+        nids.intern_event(&mut pending, &mut batch, &id).map_err(|e| corrupt(e.to_string()))?;
+        if let (Some(kind), Some(sk)) = (pdu["type"].as_str(), pdu["state_key"].as_str()) {
+            nids.intern_key(&mut pending, &mut batch, kind, sk).map_err(|e| corrupt(e.to_string()))?;
+        }
+        if batch.len() > 100_000 {
+            flush(&mut pending, &mut batch)?;
+        }
+    }
+    for entry in db.scan_prefix(STATE_GROUPS, &[])? {
+        let (k, v) = entry?;
+        let Ok(group) = serde_json::from_slice::<NamedGroup>(&v) else { continue };
+        let mut entries: Vec<(StateKeyNid, tandem_state_res::EventNid)> = Vec::with_capacity(group.delta.len());
+        for (kind, sk, id) in &group.delta {
+            let key = nids.intern_key(&mut pending, &mut batch, kind, sk).map_err(|e| corrupt(e.to_string()))?;
+            let event = nids.intern_event(&mut pending, &mut batch, id).map_err(|e| corrupt(e.to_string()))?;
+            entries.push((key, event));
+        }
+        let map = tandem_state_res::StateMap::new(entries);
+        batch.put(STATE_GROUPS, k.to_vec(), crate::rooms::state::encode(group.parent, map.entries()));
+        if batch.len() > 100_000 {
+            flush(&mut pending, &mut batch)?;
+        }
+    }
+    batch.put(META, NIDS_BUILT.to_vec(), Vec::new());
+    flush(&mut pending, &mut batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use tandem_storage::{Batch, Db};
+
+    use crate::rooms::state::NamedState;
+    use crate::server::Homeserver;
+    use crate::server_key::ServerKey;
+    use crate::tables::{ALL, PDUS, STATE_GROUPS, key, key_pos};
+
+    /// A database whose state groups name their events (as before nids) opens with the same
+    /// states, and the events stored before get nids that later ones do not collide with.
+    #[test]
+    fn named_state_groups_become_nid_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Db::open(&dir.path().join("db"), ALL).unwrap();
+            let mut batch = Batch::new();
+            let create = json!({"type": "m.room.create", "state_key": "", "sender": "@a:x", "content": {}});
+            let join = json!({"type": "m.room.member", "state_key": "@a:x", "sender": "@a:x", "content": {}});
+            batch.put(PDUS, key(&["$create"]), create.to_string().into_bytes());
+            batch.put(PDUS, key(&["$join"]), join.to_string().into_bytes());
+            let snapshot = json!({"parent": null, "delta": [["m.room.create", "", "$create"]]});
+            let delta = json!({"parent": 1, "delta": [["m.room.member", "@a:x", "$join"]]});
+            batch.put(STATE_GROUPS, key_pos(&[], 1), snapshot.to_string().into_bytes());
+            batch.put(STATE_GROUPS, key_pos(&[], 2), delta.to_string().into_bytes());
+            db.write(batch).unwrap();
+        }
+        let hs = Homeserver::open(dir.path(), "x", ServerKey::generate("t")).unwrap();
+        let named = hs.named_state(&hs.state_map(2).unwrap()).unwrap();
+        let want = NamedState::from([
+            (("m.room.create".into(), String::new()), "$create".into()),
+            (("m.room.member".into(), "@a:x".into()), "$join".into()),
+        ]);
+        assert_eq!(named, want);
+        let join = hs.nids.event_nid(None, "$join").unwrap().unwrap();
+        let later = hs.write(|txn| txn.event_nid(&hs, "$later")).unwrap();
+        assert!(later > join);
+    }
 }

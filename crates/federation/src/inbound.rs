@@ -144,12 +144,12 @@ impl Federation {
         rules: &RoomVersionRules,
         prevs: &[String],
         gaps: &[String],
-    ) -> Result<tandem_core::rooms::state::StateMap, FedError> {
+    ) -> Result<tandem_core::rooms::state::NamedState, FedError> {
         let mut maps = Vec::new();
         for prev in prevs {
             if !gaps.contains(prev) {
                 let (hs, p) = (self.hs.clone(), prev.clone());
-                maps.push((*blocking(move || hs.state_at_event(&p, true)).await?).clone());
+                maps.push(blocking(move || hs.named_state(&*hs.state_at_event(&p, true)?)).await?);
                 continue;
             }
             let path = format!("/_matrix/federation/v1/state/{}?event_id={}", enc(room_id), enc(prev));

@@ -1,16 +1,14 @@
 //! Making a local event: fill in the PDU fields, pick its auth events, authorize it against
 //! the room's current state, hash, sign and id it, and add it to the write with its indexes.
 
-use std::sync::Arc;
-
 use serde_json::{Map, Value, json};
-use tandem_state_res::{AuthEvent, EventNid, EventType, auth_types_for_event, authorize};
+use tandem_state_res::{AuthEvent, EventType, auth_types_for_event, authorize};
 
 use super::{EventMeta, MembershipRow, Room};
 use crate::error::{Error, ErrorKind, Result};
 use crate::server::{Homeserver, Txn};
 use crate::tables::{
-    EVENT_META, MEMBERSHIPS, PDUS, PENDING_REDACTIONS, RELATIONS, ROOMS, TIMELINE, TIMESTAMPS, TXNS, key, key_pos,
+    EVENT_META, MEMBERSHIPS, PENDING_REDACTIONS, RELATIONS, ROOMS, TIMELINE, TIMESTAMPS, TXNS, key, key_pos,
 };
 
 /// The spec's limit on a PDU's size.
@@ -57,7 +55,7 @@ impl Homeserver {
         let is_create = new.kind == "m.room.create" && new.state_key == Some("");
         let state_key = new.state_key;
         let sent_by = new.txn;
-        let (obj, mut draft) = self.draft(room, sender, new)?;
+        let (obj, mut draft) = self.draft(room, sender, new, Some(&txn.nids))?;
         let relates_to = obj.get("content").and_then(relation_target);
         let (event_id, bytes) = self.sign_event(room, obj)?;
         if is_create && room.version.room_id_is_create_event_id {
@@ -77,6 +75,7 @@ impl Homeserver {
         room: &Room,
         sender: &str,
         new: NewEvent<'_>,
+        pending: Option<&super::nids::Pending>,
     ) -> Result<(Map<String, Value>, AuthEvent)> {
         if !new.content.is_object() {
             return Err(Error::bad_json("content must be a JSON object"));
@@ -104,7 +103,7 @@ impl Homeserver {
         }
         obj.insert("content".into(), content);
 
-        let draft = AuthEvent::from_json(&room.version, "$draft", &Value::Object(obj.clone()), |_| EventNid(0))
+        let draft = AuthEvent::from_json(&room.version, "$draft", &Value::Object(obj.clone()), self.nid_of(pending))
             .map_err(|e| Error::bad_json(e.to_string()))?;
         let mut auth_ids = Vec::new();
         for (kind, state_key) in auth_types_for_event(&room.version, &draft) {
@@ -192,13 +191,13 @@ impl Homeserver {
             txn.batch.put(TXNS, sent_by.key(&event.sender), event_id.as_bytes().to_vec());
         }
         event.event_id = event_id.into();
+        let pdu_json: Value = serde_json::from_str(&pdu)?;
         self.index_event(txn, room, event_id, pdu, event, &meta, relates_to)?;
         room.info.extremities = vec![event_id.to_owned()];
         room.info.depth += 1;
         room.info.last_pos = pos;
         txn.put_json(ROOMS, key(&[&room.id]), &room.info);
-        room.pending_events.insert(event_id.to_owned(), Arc::new(event.clone()));
-        Ok(())
+        room.add_pending(self, txn, event.clone(), &pdu_json)
     }
 
     /// Writes an event with its metadata, and, unless it is kept out of the timeline, its
@@ -215,7 +214,8 @@ impl Homeserver {
         relates_to: Option<String>,
     ) -> Result<()> {
         let pdu_text = pdu;
-        txn.batch.put(PDUS, key(&[event_id]), pdu_text.clone().into_bytes());
+        let state_key = event.state_key().map(|sk| (event.kind.as_str(), sk));
+        txn.store_pdu(self, event_id, state_key, pdu_text.clone().into_bytes())?;
         txn.reindexed.push(event_id.to_owned());
         txn.put_json(EVENT_META, key(&[event_id]), meta);
         if meta.outlier || meta.soft_failed || meta.rejected.is_some() {

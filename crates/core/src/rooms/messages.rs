@@ -248,8 +248,8 @@ impl Homeserver {
         let map = self.visible_state(user_id, room_id)?;
         let mut out = Vec::new();
         for user in users {
-            if let Some(id) = map.get(&("m.room.member".to_owned(), user.clone()))
-                && let Some(e) = self.client_event(id, None)?
+            if let Some(id) = self.state_id_in(&map, "m.room.member", user)?
+                && let Some(e) = self.client_event(&id, None)?
             {
                 out.push(e);
             }
@@ -301,7 +301,7 @@ impl Homeserver {
         }
         let start = before.last().map_or(at, |(c, _)| *c).after(true);
         let end = after.last().map_or(at, |(c, _)| *c).after(false);
-        let state_map = self.state_map(meta.after)?;
+        let state_map = self.named_state(&*self.state_map(meta.after)?)?;
         let mut state = Vec::new();
         for ((kind, state_key), id) in state_map.iter() {
             if filter.lazy_load_members && kind == "m.room.member" && !senders.contains(state_key) {

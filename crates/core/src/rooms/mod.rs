@@ -7,6 +7,7 @@ pub mod build;
 pub mod create;
 pub mod membership;
 pub mod messages;
+pub(crate) mod nids;
 pub mod read;
 pub mod receive;
 pub mod relations;
@@ -22,10 +23,10 @@ use std::sync::Arc;
 
 use ruma::room_version_rules::RoomVersionRules;
 use serde::{Deserialize, Serialize};
-use tandem_state_res::{AuthEvent, EventNid, Power, RoomVersion};
+use tandem_state_res::{AuthEvent, Power, RoomVersion};
 
 use crate::error::{Error, Result};
-use crate::server::{Homeserver, lock};
+use crate::server::{Homeserver, Txn, lock};
 use crate::tables::{CURRENT_STATE, EVENT_META, MEMBERSHIPS, PDUS, ROOMS, key};
 
 /// The room versions this server creates and joins.
@@ -128,9 +129,10 @@ pub(crate) struct Room {
     pub rules: RoomVersionRules,
     changed_state: HashMap<(String, String), String>,
     pending_events: HashMap<String, Arc<AuthEvent>>,
-    /// PDUs this write stored, for resolution within the same write.
-    pending_pdus: HashMap<String, serde_json::Value>,
     pending_groups: HashMap<u64, Arc<state::StateMap>>,
+    /// Groups this write made by one state event over a parent: `group → (parent, type,
+    /// state_key, event_id)`, so what follows from the parent's can be derived from it.
+    pending_steps: HashMap<u64, (u64, String, String, String)>,
 }
 
 pub(crate) fn version_rules(version: &str) -> Result<(RoomVersion, RoomVersionRules)> {
@@ -155,8 +157,8 @@ impl Room {
             rules,
             changed_state: HashMap::new(),
             pending_events: HashMap::new(),
-            pending_pdus: HashMap::new(),
             pending_groups: HashMap::new(),
+            pending_steps: HashMap::new(),
         })
     }
 
@@ -187,18 +189,23 @@ impl Room {
         Ok(self.pending_events.contains_key(event_id) || hs.event_meta(event_id)?.is_some())
     }
 
-    /// A PDU stored or staged by this write.
-    pub fn pdu_json(&self, hs: &Homeserver, event_id: &str) -> Result<Option<serde_json::Value>> {
-        if let Some(pdu) = self.pending_pdus.get(event_id) {
-            return Ok(Some(pdu.clone()));
-        }
-        Ok(hs.pdu(event_id)?.map(serde_json::Value::Object))
-    }
-
-    /// Makes an event staged by this write visible to the rest of it.
-    pub(crate) fn add_pending(&mut self, event: AuthEvent, pdu: serde_json::Value) {
-        self.pending_pdus.insert(event.event_id.to_string(), pdu);
+    /// Makes an event staged by this write visible to the rest of it, with its nid and those
+    /// of its auth events (which resolution within this write walks).
+    pub(crate) fn add_pending(
+        &mut self,
+        hs: &Homeserver,
+        txn: &mut Txn,
+        mut event: AuthEvent,
+        pdu: &serde_json::Value,
+    ) -> Result<()> {
+        event.nid = txn.event_nid(hs, &event.event_id)?;
+        let auth = receive::event_ids(pdu, "auth_events");
+        event.auth_events = auth
+            .iter()
+            .map(|id| Ok(hs.nids.event_nid(Some(&txn.nids), id)?.unwrap_or(nids::UNKNOWN_EVENT)))
+            .collect::<Result<_>>()?;
         self.pending_events.insert(event.event_id.to_string(), Arc::new(event));
+        Ok(())
     }
 
     pub fn membership(&self, hs: &Homeserver, user_id: &str) -> Result<Option<String>> {
@@ -225,6 +232,25 @@ impl Room {
     ) -> Result<Power> {
         let pl = self.state_event(hs, "m.room.power_levels", "")?;
         Ok(pl.as_deref().and_then(|e| e.power_levels()).map_or(default, pick))
+    }
+}
+
+impl Txn {
+    /// Stores a PDU, giving its event a nid and, for a state event, its `(type, state_key)`:
+    /// whatever state or auth chain names it later, resolution reaches it by nid.
+    pub(crate) fn store_pdu(
+        &mut self,
+        hs: &Homeserver,
+        event_id: &str,
+        state_key: Option<(&str, &str)>,
+        pdu: Vec<u8>,
+    ) -> Result<()> {
+        self.event_nid(hs, event_id)?;
+        if let Some((kind, state_key)) = state_key {
+            self.key_nid(hs, kind, state_key)?;
+        }
+        self.batch.put(PDUS, key(&[event_id]), pdu);
+        Ok(())
     }
 }
 
@@ -273,8 +299,12 @@ impl Homeserver {
         let pdu: serde_json::Value = self
             .get_json(PDUS, &key(&[event_id]))?
             .ok_or_else(|| Error::internal(format!("missing event {event_id}")))?;
-        let mut event = AuthEvent::from_json(version, event_id, &pdu, |_| EventNid(0))
+        // Every stored event has a nid (given when its PDU was stored), and so do the auth
+        // events it cites: resolution walks chains by these.
+        let nid_of = self.nid_of(None);
+        let mut event = AuthEvent::from_json(version, event_id, &pdu, &nid_of)
             .map_err(|e| Error::internal(format!("stored event {event_id}: {e}")))?;
+        event.nid = nid_of(event_id);
         event.rejected = self.event_meta(event_id)?.is_some_and(|m| m.rejected.is_some());
         let event = Arc::new(event);
         lock(&self.auth_cache).put(event_id.to_owned(), event.clone());

@@ -121,8 +121,8 @@ impl Homeserver {
         kind: &str,
         state_key: &str,
     ) -> Result<Option<Value>> {
-        let Some(id) = map.get(&(kind.to_owned(), state_key.to_owned())) else { return Ok(None) };
-        Ok(self.pdu(id)?.and_then(|mut p| p.remove("content")))
+        let Some(id) = self.state_id_in(map, kind, state_key)? else { return Ok(None) };
+        Ok(self.pdu(&id)?.and_then(|mut p| p.remove("content")))
     }
 
     /// The room's history visibility and `user_id`'s membership in the state after an event
@@ -163,10 +163,7 @@ impl Homeserver {
             }
             // One's own membership changes (kicks, bans, leaves) are always visible to oneself.
             _ if self.current_state_id(&meta.room_id, "m.room.member", user_id)?.as_deref() == Some(event_id)
-                || self
-                    .state_map(meta.after)?
-                    .get(&("m.room.member".to_owned(), user_id.to_owned()))
-                    .map(String::as_str)
+                || self.state_id_in(&*self.state_map(meta.after)?, "m.room.member", user_id)?.as_deref()
                     == Some(event_id) =>
             {
                 Ok(true)
@@ -218,8 +215,8 @@ impl Homeserver {
     pub fn room_state(&self, user_id: &str, room_id: &str) -> Result<Vec<Value>> {
         let map = self.visible_state(user_id, room_id)?;
         let mut out = Vec::with_capacity(map.len());
-        for id in map.values() {
-            if let Some(e) = self.client_event(id, None)? {
+        for id in self.state_event_ids(&map)? {
+            if let Some(e) = self.client_event(&id, None)? {
                 out.push(e);
             }
         }
@@ -229,9 +226,8 @@ impl Homeserver {
     /// One visible state event (the whole client event; handlers usually return its content).
     pub fn room_state_event(&self, user_id: &str, room_id: &str, kind: &str, state_key: &str) -> Result<Value> {
         let map = self.visible_state(user_id, room_id)?;
-        let id =
-            map.get(&(kind.to_owned(), state_key.to_owned())).ok_or_else(|| Error::not_found("Event not found."))?;
-        self.client_event(id, None)?.ok_or_else(|| Error::not_found("Event not found."))
+        let id = self.state_id_in(&map, kind, state_key)?.ok_or_else(|| Error::not_found("Event not found."))?;
+        self.client_event(&id, None)?.ok_or_else(|| Error::not_found("Event not found."))
     }
 
     /// `/event/{eventId}`: the event if the user may see it.
@@ -256,11 +252,8 @@ impl Homeserver {
     ) -> Result<Vec<Value>> {
         let map = self.visible_state(user_id, room_id)?;
         let mut out = Vec::new();
-        for ((kind, _), id) in map.iter() {
-            if kind != "m.room.member" {
-                continue;
-            }
-            let Some(e) = self.client_event(id, None)? else { continue };
+        for (_, id) in self.state_of_type(&map, "m.room.member")? {
+            let Some(e) = self.client_event(&id, None)? else { continue };
             let m = e["content"]["membership"].as_str().unwrap_or_default();
             if membership.is_some_and(|want| want != m) || not_membership.is_some_and(|not| not == m) {
                 continue;

@@ -8,10 +8,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value;
-use tandem_state_res::{AuthEvent, EventNid, EventType, authorize, check_auth_events};
+use tandem_state_res::{AuthEvent, EventType, authorize, check_auth_events};
 
 use super::build::relation_target;
-use super::state::StateMap;
+use super::state::NamedState;
 use super::{EventMeta, Room};
 use crate::error::{Error, Result};
 use crate::server::{Homeserver, Txn};
@@ -71,10 +71,14 @@ impl Homeserver {
     /// Takes one PDU into a room this server knows. Its auth events must be held already; its
     /// `prev_events` too, unless `state_before` gives the state before it (as another server
     /// reported it, when the gap could not be filled).
-    pub fn receive_pdu(&self, room_id: &str, pdu: &Pdu, state_before: Option<StateMap>) -> Result<Received> {
+    pub fn receive_pdu(&self, room_id: &str, pdu: &Pdu, state_before: Option<NamedState>) -> Result<Received> {
         self.write(|txn| {
             let mut room = self.room(room_id)?;
-            self.receive_in(txn, &mut room, pdu, state_before.clone())
+            let state_before = match &state_before {
+                Some(named) => Some(room.intern_state(self, txn, named)?),
+                None => None,
+            };
+            self.receive_in(txn, &mut room, pdu, state_before)
         })
     }
 
@@ -126,12 +130,12 @@ impl Homeserver {
         let mut done = vec![false; todo.len()];
         while let Some(i) = ready.pop() {
             let pdu = todo[i];
-            let mut event = parse(room, pdu)?;
+            let mut event = parse(self, txn, room, pdu)?;
             let rejected = self.check_against_auth_events(room, &event, &pdu.json)?;
             event.rejected = rejected.is_some();
             let meta = EventMeta { outlier: true, rejected, ..EventMeta::new(&room.id, 0, 0, 0) };
             self.index_event(txn, room, &pdu.event_id, pdu.json.to_string(), &event, &meta, None)?;
-            room.add_pending(event, pdu.json.clone());
+            room.add_pending(self, txn, event, &pdu.json)?;
             done[i] = true;
             for &d in &dependents[i] {
                 waiting[d] -= 1;
@@ -143,7 +147,7 @@ impl Homeserver {
         // What is left cites auth events nobody gave us (or a cycle of them): it cannot be
         // checked.
         for pdu in todo.iter().enumerate().filter(|(i, _)| !done[*i]).map(|(_, p)| p) {
-            let mut event = parse(room, pdu)?;
+            let mut event = parse(self, txn, room, pdu)?;
             event.rejected = true;
             let meta = EventMeta {
                 outlier: true,
@@ -151,7 +155,7 @@ impl Homeserver {
                 ..EventMeta::new(&room.id, 0, 0, 0)
             };
             self.index_event(txn, room, &pdu.event_id, pdu.json.to_string(), &event, &meta, None)?;
-            room.add_pending(event, pdu.json.clone());
+            room.add_pending(self, txn, event, &pdu.json)?;
         }
         Ok(())
     }
@@ -161,14 +165,14 @@ impl Homeserver {
         txn: &mut Txn,
         room: &mut Room,
         pdu: &Pdu,
-        state_before: Option<StateMap>,
+        state_before: Option<super::state::StateMap>,
     ) -> Result<Received> {
         if let Some(meta) = self.event_meta(&pdu.event_id)?
             && !meta.outlier
         {
             return Ok(Received::AlreadyKnown);
         }
-        let mut event = parse(room, pdu)?;
+        let mut event = parse(self, txn, room, pdu)?;
         let mut rejected = self.check_against_auth_events(room, &event, &pdu.json)?;
 
         let prevs = event_ids(&pdu.json, "prev_events");
@@ -189,15 +193,15 @@ impl Homeserver {
                     [only] => (Some(*only), room.group_map(self, *only)?),
                     _ => {
                         let maps: Vec<_> = groups.iter().map(|g| room.group_map(self, *g)).collect::<Result<_>>()?;
-                        (None, Arc::new(self.resolve_states(room, &maps)?))
+                        (None, Arc::new(self.resolve_states(room, &txn.nids, &maps)?))
                     }
                 }
             }
         };
         if rejected.is_none() {
             let lookup = |kind: &EventType, state_key: &str| {
-                let id = before_map.get(&(kind.as_str().to_owned(), state_key.to_owned()))?;
-                room.auth_event(self, id).ok()
+                let id = self.state_id_pending(Some(&txn.nids), &before_map, kind.as_str(), state_key).ok()??;
+                room.auth_event(self, &id).ok()
             };
             rejected = authorize(&room.version, &event, &lookup).err().map(|r| r.0.to_owned());
         }
@@ -218,7 +222,10 @@ impl Homeserver {
             Some(g) => g,
             None => room.full_group(txn, (*before_map).clone()),
         };
-        let prev_state = state_key.as_ref().and_then(|sk| before_map.get(&(kind.clone(), sk.clone())).cloned());
+        let prev_state = match &state_key {
+            Some(sk) => self.state_id_pending(Some(&txn.nids), &before_map, &kind, sk)?,
+            None => None,
+        };
         let after = match &state_key {
             Some(sk) if linear => {
                 room.put_current(self, txn, &kind, sk, &pdu.event_id, event.membership().map(|m| m.as_str()));
@@ -230,7 +237,7 @@ impl Homeserver {
             }
             Some(sk) => {
                 let mut map = (*before_map).clone();
-                map.insert((kind.clone(), sk.clone()), pdu.event_id.clone());
+                map.insert(txn.key_nid(self, &kind, sk)?, txn.event_nid(self, &pdu.event_id)?);
                 room.full_group(txn, map)
             }
             None => before,
@@ -244,7 +251,7 @@ impl Homeserver {
         let relates_to = pdu.json.get("content").and_then(relation_target);
         self.index_event(txn, room, &pdu.event_id, pdu.json.to_string(), &event, &meta, relates_to)?;
         let depth = event.depth;
-        room.add_pending(event, pdu.json.clone());
+        room.add_pending(self, txn, event, &pdu.json)?;
         if let Some(reason) = rejected {
             return Ok(Received::Rejected(reason));
         }
@@ -267,7 +274,7 @@ impl Homeserver {
                 [only] => *only,
                 _ => {
                     let maps: Vec<_> = groups.iter().map(|g| room.group_map(self, *g)).collect::<Result<_>>()?;
-                    let resolved = self.resolve_states(room, &maps)?;
+                    let resolved = self.resolve_states(room, &txn.nids, &maps)?;
                     room.full_group(txn, resolved)
                 }
             };
@@ -326,8 +333,8 @@ impl Homeserver {
     }
 }
 
-fn parse(room: &Room, pdu: &Pdu) -> Result<AuthEvent> {
-    let event = AuthEvent::from_json(&room.version, &pdu.event_id, &pdu.json, |_| EventNid(0))
+fn parse(hs: &Homeserver, txn: &Txn, room: &Room, pdu: &Pdu) -> Result<AuthEvent> {
+    let event = AuthEvent::from_json(&room.version, &pdu.event_id, &pdu.json, hs.nid_of(Some(&txn.nids)))
         .map_err(|e| Error::bad_json(e.to_string()))?;
     let in_room = match event.room_id.as_deref() {
         Some(r) => r == room.id,
@@ -441,6 +448,62 @@ mod tests {
         for pdu in &chain {
             let meta = hs.event_meta(&pdu.event_id).unwrap().unwrap();
             assert!(meta.outlier && meta.rejected.is_none(), "{}: {:?}", pdu.event_id, meta.rejected);
+        }
+    }
+
+    /// Two branches from one event that set the same key merge by state resolution, whatever
+    /// order they arrive in (the later `origin_server_ts` wins a conflict between equal
+    /// members), and an event citing both sees the resolved state before it.
+    #[test]
+    fn forks_merge_by_state_resolution() {
+        for a_first in [true, false] {
+            let (_dir, hs, _, room_id, auth) = public_room();
+            let bob = "@bob:remote.org";
+            let info = hs.room_info(&room_id).unwrap().unwrap();
+            let event = |kind: &str, content: Value, auth: &[String], prevs: &[String], depth: i64, ts: i64| {
+                let mut e = json!({
+                    "type": kind, "sender": bob, "room_id": room_id, "content": content, "auth_events": auth,
+                    "prev_events": prevs, "depth": depth, "origin_server_ts": ts, "hashes": { "sha256": "x" },
+                    "signatures": {},
+                });
+                if kind == "m.room.member" {
+                    e["state_key"] = bob.into();
+                }
+                remote(e)
+            };
+            let join =
+                event("m.room.member", json!({"membership": "join"}), &auth, &info.extremities, info.depth + 1, 1);
+            assert_eq!(hs.receive_pdu(&room_id, &join, None).unwrap(), Received::Accepted);
+            let mut with_join = auth.clone();
+            with_join.push(join.event_id.clone());
+            let fork = |name: &str, ts: i64| {
+                let content = json!({"membership": "join", "displayname": name});
+                event("m.room.member", content, &with_join, std::slice::from_ref(&join.event_id), info.depth + 2, ts)
+            };
+            let (a, b) = (fork("a", 9), fork("b", 5));
+            let order = if a_first { [&a, &b] } else { [&b, &a] };
+            for pdu in order {
+                assert_eq!(hs.receive_pdu(&room_id, pdu, None).unwrap(), Received::Accepted);
+            }
+            let current = hs.current_state_id(&room_id, "m.room.member", bob).unwrap();
+            assert_eq!(current.as_deref(), Some(a.event_id.as_str()), "a_first: {a_first}");
+            let info = hs.room_info(&room_id).unwrap().unwrap();
+            assert_eq!(info.extremities.len(), 2);
+
+            // A message's auth events: create, power levels and the sender's member event.
+            let with_a = vec![auth[0].clone(), auth[1].clone(), a.event_id.clone()];
+            let merge = event(
+                "m.room.message",
+                json!({"msgtype": "m.text", "body": "both"}),
+                &with_a,
+                &[a.event_id.clone(), b.event_id.clone()],
+                info.depth + 1,
+                10,
+            );
+            assert_eq!(hs.receive_pdu(&room_id, &merge, None).unwrap(), Received::Accepted);
+            let before = hs.state_at_event(&merge.event_id, false).unwrap();
+            assert_eq!(hs.state_id_in(&before, "m.room.member", bob).unwrap(), Some(a.event_id.clone()));
+            assert_eq!(hs.room_info(&room_id).unwrap().unwrap().extremities, vec![merge.event_id.clone()]);
         }
     }
 }

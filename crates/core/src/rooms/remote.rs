@@ -7,11 +7,11 @@ use serde_json::{Map, Value};
 
 use super::build::NewEvent;
 use super::receive::{Pdu, Received, event_ids};
-use super::state::StateMap;
+use super::state::NamedState;
 use super::{EventMeta, MembershipRow, Room, RoomInfo, version_rules};
 use crate::error::{Error, ErrorKind, Result};
 use crate::server::Homeserver;
-use crate::tables::{EVENT_META, MEMBERSHIPS, PDUS, STRIPPED_STATE, key};
+use crate::tables::{EVENT_META, MEMBERSHIPS, STRIPPED_STATE, key};
 
 /// An event drafted by this server for a local user, signed, not yet part of the room.
 #[derive(Clone, Debug)]
@@ -51,7 +51,8 @@ impl Homeserver {
         {
             content.insert("join_authorised_via_users_server".into(), authoriser.into());
         }
-        let (obj, _) = self.draft(&room, user_id, NewEvent::state("m.room.member", user_id, Value::Object(content)))?;
+        let new = NewEvent::state("m.room.member", user_id, Value::Object(content));
+        let (obj, _) = self.draft(&room, user_id, new, None)?;
         Ok((room.info.version.clone(), obj))
     }
 
@@ -135,7 +136,7 @@ impl Homeserver {
     pub fn state_ids_at(&self, event_id: &str) -> Result<(Vec<String>, Vec<String>)> {
         let meta =
             self.event_meta(event_id)?.filter(|m| !m.outlier).ok_or_else(|| Error::not_found("Unknown event"))?;
-        let state: Vec<String> = self.state_map(meta.before)?.values().cloned().collect();
+        let state = self.state_event_ids(&*self.state_map(meta.before)?)?;
         let mut roots = state.clone();
         roots.push(event_id.to_owned());
         let chain = self.auth_chain(&roots)?;
@@ -164,9 +165,9 @@ impl Homeserver {
     }
 
     /// A state map of the events `ids` (skipping rejected ones and events not held).
-    pub fn state_from_ids(&self, room_id: &str, ids: &[String]) -> Result<StateMap> {
+    pub fn state_from_ids(&self, room_id: &str, ids: &[String]) -> Result<NamedState> {
         let room = self.room(room_id)?;
-        let mut map = StateMap::new();
+        let mut map = NamedState::new();
         for id in ids {
             if !room.has_event(self, id)? {
                 continue;
@@ -177,13 +178,6 @@ impl Homeserver {
             }
         }
         Ok(map)
-    }
-
-    /// Resolves several states of a room into one.
-    pub fn resolve_room_states(&self, room_id: &str, maps: Vec<StateMap>) -> Result<StateMap> {
-        let room = self.room(room_id)?;
-        let maps: Vec<std::sync::Arc<StateMap>> = maps.into_iter().map(std::sync::Arc::new).collect();
-        self.resolve_states(&room, &maps)
     }
 
     /// PDUs by id, skipping those this server lacks.
@@ -201,7 +195,7 @@ impl Homeserver {
     /// condition for it to read the room's events and state over federation.
     pub fn server_in_room(&self, room_id: &str, server: &str) -> Result<bool> {
         let Some(room) = self.load_room(room_id)? else { return Ok(false) };
-        Ok(self.joined_servers(&room, room.info.state_group)?.contains(server))
+        Ok(self.joined_servers(&room, room.info.state_group, None)?.contains(server))
     }
 
     /// `/backfill`: up to `limit` events preceding `from` (and `from` themselves), newest
@@ -228,16 +222,13 @@ impl Homeserver {
         };
         // The servers joined at each state group are cached for the outbound queue already.
         let room = self.room(&meta.room_id)?;
-        if self.joined_servers(&room, meta.after)?.contains(server) {
+        if self.joined_servers(&room, meta.after, None)?.contains(server) {
             return Ok(true);
         }
         if invited_counts {
-            for ((kind, user), id) in state.range(("m.room.member".to_owned(), String::new())..) {
-                if kind != "m.room.member" {
-                    break;
-                }
+            for (user, id) in self.state_of_type(&state, "m.room.member")? {
                 if user.split_once(':').is_some_and(|(_, s)| s == server)
-                    && room.auth_event(self, id)?.membership().is_some_and(|m| m.as_str() == "invite")
+                    && room.auth_event(self, &id)?.membership().is_some_and(|m| m.as_str() == "invite")
                 {
                     return Ok(true);
                 }
@@ -349,13 +340,14 @@ impl Homeserver {
             room.info.extremities.clear();
             let all: Vec<Pdu> = auth_chain.iter().chain(state).cloned().collect();
             self.outliers_in(txn, &mut room, &all)?;
-            let mut map = StateMap::new();
+            let mut named = NamedState::new();
             for pdu in state {
                 let event = room.auth_event(self, &pdu.event_id)?;
                 if let (false, Some(sk)) = (event.rejected, event.state_key()) {
-                    map.insert((event.kind.as_str().to_owned(), sk.to_owned()), pdu.event_id.clone());
+                    named.insert((event.kind.as_str().to_owned(), sk.to_owned()), pdu.event_id.clone());
                 }
             }
+            let map = room.intern_state(self, txn, &named)?;
             match self.receive_in(txn, &mut room, join, Some(map))? {
                 Received::Accepted | Received::AlreadyKnown => Ok(()),
                 Received::SoftFailed => Err(Error::forbidden("the room's state does not allow this join")),
@@ -374,7 +366,8 @@ impl Homeserver {
         content: Map<String, Value>,
     ) -> Result<Prepared> {
         let room = self.room(room_id)?;
-        let (obj, _) = self.draft(&room, sender, NewEvent::state("m.room.member", target, Value::Object(content)))?;
+        let new = NewEvent::state("m.room.member", target, Value::Object(content));
+        let (obj, _) = self.draft(&room, sender, new, None)?;
         let (event_id, bytes) = self.sign_event(&room, obj)?;
         let json = serde_json::from_str(&bytes)?;
         Ok(Prepared { room_version: room.info.version.clone(), pdu: Pdu { event_id, json } })
@@ -512,7 +505,9 @@ impl Homeserver {
     ) -> Result<()> {
         self.write(|txn| {
             let pos = txn.pos();
-            txn.batch.put(PDUS, key(&[&pdu.event_id]), pdu.json.to_string().into_bytes());
+            let kind = pdu.json.get("type").and_then(Value::as_str);
+            let state_key = pdu.json.get("state_key").and_then(Value::as_str);
+            txn.store_pdu(self, &pdu.event_id, kind.zip(state_key), pdu.json.to_string().into_bytes())?;
             let meta = EventMeta { outlier: true, ..EventMeta::new(room_id, pos, 0, 0) };
             txn.put_json(EVENT_META, key(&[&pdu.event_id]), &meta);
             if let Some(stripped) = &stripped {

@@ -1,52 +1,70 @@
 //! Merging forks: the state of a room whose graph has several forward extremities, or of an
-//! event with several `prev_events`, by `tandem_state_res`.
+//! event with several `prev_events`, by `tandem_state_res`'s integer entry point, reading
+//! events from storage by nid as the algorithm reaches them (only the conflicted events and
+//! the auth chains it walks are loaded, each parsed once and then cached).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
-use serde_json::Value;
-use tandem_state_res::{MemoryStore, StringStateMap, resolve_strings};
+use tandem_state_res::{AuthEvent, EventNid, EventProvider, EventType, StateKeyNid};
 
 use super::Room;
-use super::state::StateMap;
+use super::nids::Pending;
+use super::state::{NamedState, StateMap};
 use crate::error::{Error, Result};
 use crate::server::Homeserver;
 
+/// A room's events by nid, as stored or staged by the current write.
+struct StoredEvents<'a> {
+    hs: &'a Homeserver,
+    room: &'a Room,
+    pending: &'a Pending,
+}
+
+impl EventProvider for StoredEvents<'_> {
+    fn event(&self, nid: EventNid) -> Option<Arc<AuthEvent>> {
+        let id = self.hs.nids.event_id(Some(self.pending), nid).ok()??;
+        let event = self.room.auth_event(self.hs, &id).ok()?;
+        // A view parsed before its event had a nid would point nowhere.
+        (event.nid == nid).then_some(event)
+    }
+
+    fn state_key_nid(&self, kind: &EventType, state_key: &str) -> Option<StateKeyNid> {
+        self.hs.nids.key_nid(Some(self.pending), kind.as_str(), state_key).ok()?
+    }
+}
+
 impl Homeserver {
     /// The resolved state of `maps`, each the state of one fork.
-    pub(crate) fn resolve_states(&self, room: &Room, maps: &[Arc<StateMap>]) -> Result<StateMap> {
+    pub(crate) fn resolve_states(&self, room: &Room, pending: &Pending, maps: &[Arc<StateMap>]) -> Result<StateMap> {
         match maps {
-            [] => return Ok(StateMap::new()),
+            [] => return Ok(StateMap::default()),
             [only] => return Ok((**only).clone()),
             [first, rest @ ..] if rest.iter().all(|m| m == first) => return Ok((**first).clone()),
             _ => {}
         }
-        // Every event of every fork's state and of its auth chain, so that resolution can walk
-        // the chains itself. Rooms keep these sets small next to their timelines; a persisted
-        // auth chain index is the step after this one for very large rooms.
-        let mut store = MemoryStore::new();
-        let mut seen = HashSet::new();
-        let mut stack: Vec<String> = maps.iter().flat_map(|m| m.values().cloned()).collect();
-        while let Some(id) = stack.pop() {
-            if !seen.insert(id.clone()) {
-                continue;
+        let provider = StoredEvents { hs: self, room, pending };
+        let sets: Vec<&StateMap> = maps.iter().map(Arc::as_ref).collect();
+        tandem_state_res::resolve(&room.version, &sets, None, &provider)
+            .map_err(|e| Error::internal(format!("state resolution in {}: {e}", room.id)))
+    }
+
+    /// Resolves several states of a room, given by name, into one (outside any write: every
+    /// event named must be stored).
+    pub fn resolve_room_states(&self, room_id: &str, maps: Vec<NamedState>) -> Result<NamedState> {
+        let room = self.room(room_id)?;
+        let mut sets = Vec::with_capacity(maps.len());
+        for named in &maps {
+            let mut entries = Vec::with_capacity(named.len());
+            for ((kind, state_key), id) in named {
+                let (Some(k), Some(e)) = (self.nids.key_nid(None, kind, state_key)?, self.nids.event_nid(None, id)?)
+                else {
+                    return Err(Error::internal(format!("{id} is not a stored state event")));
+                };
+                entries.push((k, e));
             }
-            let Some(pdu) = room.pdu_json(self, &id)? else { continue };
-            if let Some(auth) = pdu.get("auth_events").and_then(Value::as_array) {
-                stack.extend(auth.iter().filter_map(|a| a.as_str().map(str::to_owned)));
-            }
-            let nid = store
-                .insert_json(&room.version, &id, &pdu)
-                .map_err(|e| Error::internal(format!("stored event {id}: {e}")))?;
-            if room.auth_event(self, &id)?.rejected {
-                store.set_rejected(nid, true);
-            }
+            sets.push(Arc::new(StateMap::new(entries)));
         }
-        let string_maps: Vec<StringStateMap> =
-            maps.iter().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).collect();
-        let refs: Vec<&StringStateMap> = string_maps.iter().collect();
-        let resolved = resolve_strings(&room.version, &refs, None, &store)
-            .map_err(|e| Error::internal(format!("state resolution in {}: {e}", room.id)))?;
-        Ok(resolved.into_iter().collect())
+        let resolved = self.resolve_states(&room, &Pending::default(), &sets)?;
+        self.named_state(&resolved)
     }
 }

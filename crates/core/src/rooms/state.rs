@@ -1,21 +1,35 @@
 //! Room state at each event, as state groups: a group is a delta over its parent group, with a
 //! full snapshot when the chain of deltas grows long for the state's size ([`delta_limit`]),
 //! so a large room neither copies its whole state per event nor writes it every few events.
-//! Group 0 is the empty state. Full states read are kept in a cache bounded by the number of
-//! state entries it holds, not by groups (one group of a big room is a big map).
+//! Group 0 is the empty state. States are sorted vectors of interned ids ([`super::nids`]);
+//! full states read are kept in a cache bounded by their size, not by their number (one group
+//! of a big room is a big map). Readers that need names ask for them ([`Homeserver::state_id_in`],
+//! [`Homeserver::state_of_type`], [`Homeserver::named_state`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use tandem_state_res::{EventNid, StateKeyNid};
+use tandem_storage::codec::get_u64;
 
+use super::nids::{Pending, type_range};
 use super::{MembershipRow, Room};
+use crate::cache::Weighted;
 use crate::error::{Error, Result};
-use crate::server::{Homeserver, Txn, lock};
+use crate::server::{Homeserver, Txn};
 use crate::tables::{CURRENT_STATE, MEMBERSHIPS, REMOTE_MEMBERS, STATE_GROUPS, key, key_pos};
 
-/// `(type, state_key) → event_id`.
-pub type StateMap = BTreeMap<(String, String), String>;
+/// A room state: `(type, state_key)` nid → event nid, sorted ([`super::nids`]).
+pub type StateMap = tandem_state_res::StateMap;
+
+/// A room state by name, as other servers send it: `(type, state_key) → event_id`.
+pub type NamedState = BTreeMap<(String, String), String>;
+
+/// One entry of a state: `(type, state_key)` nid and event nid.
+pub type Entry = (StateKeyNid, EventNid);
+
+/// A change between two states, by name: the key and its new event (`None`: removed).
+pub(crate) type Change = ((String, String), Option<String>);
 
 /// How many deltas may follow a snapshot before the next one, for a state of `entries`:
 /// a sixteenth of the state, so that a room growing by joins writes a snapshot only every
@@ -28,48 +42,57 @@ fn delta_limit(entries: usize) -> u32 {
 /// After a merge the next state event starts a new chain with a snapshot.
 const NEW_CHAIN: u32 = u32::MAX;
 
-/// State entries the group cache may hold, all groups together (about 100 MB).
-const CACHED_STATE_ENTRIES: usize = 500_000;
+/// Bytes the group cache may hold, all states together (16 bytes an entry: two million).
+const GROUP_CACHE_BYTES: usize = 32 << 20;
 
-/// Full states of groups read lately, least recently used out, bounded by their entries.
-pub(crate) struct GroupCache(std::sync::Mutex<(lru::LruCache<u64, Arc<StateMap>>, usize)>);
+/// Full states of groups read lately, least recently used out, bounded by their size.
+pub(crate) type GroupCache = Weighted<u64, Arc<StateMap>>;
 
-impl Default for GroupCache {
-    fn default() -> Self {
-        GroupCache(std::sync::Mutex::new((lru::LruCache::unbounded(), 0)))
-    }
+pub(crate) fn group_cache() -> GroupCache {
+    Weighted::new(GROUP_CACHE_BYTES, |_, map| map.len() * 16 + 64)
 }
 
-impl GroupCache {
-    fn get(&self, group: u64) -> Option<Arc<StateMap>> {
-        lock(&self.0).0.get(&group).cloned()
-    }
-
-    fn insert(&self, group: u64, map: Arc<StateMap>) {
-        let mut guard = lock(&self.0);
-        let (cache, entries) = &mut *guard;
-        *entries += map.len();
-        if let Some(old) = cache.put(group, map) {
-            *entries -= old.len();
-        }
-        // The newest stays even if it alone is over the budget.
-        while *entries > CACHED_STATE_ENTRIES && cache.len() > 1 {
-            if let Some((_, old)) = cache.pop_lru() {
-                *entries -= old.len();
-            }
+/// A stored group: `0` then the whole state, or `1`, the parent group and the entries that
+/// differ from it; entries as big-endian `(state key nid, event nid)` pairs.
+pub(crate) fn encode(parent: Option<u64>, entries: &[Entry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + entries.len() * 16);
+    match parent {
+        None => out.push(0),
+        Some(p) => {
+            out.push(1);
+            out.extend_from_slice(&p.to_be_bytes());
         }
     }
+    for (k, e) in entries {
+        out.extend_from_slice(&k.0.to_be_bytes());
+        out.extend_from_slice(&e.0.to_be_bytes());
+    }
+    out
 }
 
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Group {
-    /// `None`: `delta` is the whole state.
-    parent: Option<u64>,
-    delta: Vec<(String, String, String)>,
+fn decode(id: u64, bytes: &[u8]) -> Result<(Option<u64>, Vec<Entry>)> {
+    let corrupt = || Error::internal(format!("state group {id} is corrupt"));
+    let (parent, rest) = match bytes.first() {
+        Some(0) => (None, &bytes[1..]),
+        Some(1) => (Some(get_u64(bytes, 1).ok_or_else(corrupt)?), &bytes[9.min(bytes.len())..]),
+        _ => return Err(corrupt()),
+    };
+    if rest.len() % 16 != 0 {
+        return Err(corrupt());
+    }
+    let entries = rest
+        .chunks_exact(16)
+        .map(|c| (StateKeyNid(get_u64(c, 0).unwrap_or(0)), EventNid(get_u64(c, 8).unwrap_or(0))))
+        .collect();
+    Ok((parent, entries))
 }
 
 fn group_key(id: u64) -> Vec<u8> {
     key_pos(&[], id)
+}
+
+pub(crate) fn put_group(txn: &mut Txn, id: u64, parent: Option<u64>, entries: &[Entry]) {
+    txn.batch.put(STATE_GROUPS, group_key(id), encode(parent, entries));
 }
 
 impl Homeserver {
@@ -78,7 +101,7 @@ impl Homeserver {
         if group == 0 {
             return Ok(Arc::default());
         }
-        if let Some(map) = self.group_cache.get(group) {
+        if let Some(map) = self.group_cache.get(&group) {
             return Ok(map);
         }
         // Up the chain to a cached group or the snapshot, then the deltas oldest first. Only
@@ -88,21 +111,22 @@ impl Homeserver {
         let mut at = group;
         let mut map = loop {
             if at == 0 {
-                break StateMap::new();
+                break StateMap::default();
             }
-            if let Some(map) = self.group_cache.get(at) {
+            if let Some(map) = self.group_cache.get(&at) {
                 break (*map).clone();
             }
-            let stored: Group = self
-                .get_json(STATE_GROUPS, &group_key(at))?
+            let bytes = self
+                .db
+                .get(STATE_GROUPS, &group_key(at))?
                 .ok_or_else(|| Error::internal(format!("missing state group {at}")))?;
-            match stored.parent {
-                Some(parent) => {
-                    deltas.push(stored.delta);
+            match decode(at, &bytes)? {
+                (Some(parent), delta) => {
+                    deltas.push(delta);
                     at = parent;
                 }
-                None => {
-                    let snapshot: StateMap = stored.delta.into_iter().map(|(t, k, e)| ((t, k), e)).collect();
+                (None, entries) => {
+                    let snapshot = StateMap::new(entries);
                     if at != group {
                         self.group_cache.insert(at, Arc::new(snapshot.clone()));
                     }
@@ -111,8 +135,8 @@ impl Homeserver {
             }
         };
         for delta in deltas.into_iter().rev() {
-            for (kind, state_key, event_id) in delta {
-                map.insert((kind, state_key), event_id);
+            for (k, e) in delta {
+                map.insert(k, e);
             }
         }
         let map = Arc::new(map);
@@ -125,11 +149,130 @@ impl Homeserver {
         let meta = self.event_meta(event_id)?.ok_or_else(|| Error::not_found("Unknown event"))?;
         self.state_map(if after { meta.after } else { meta.before })
     }
+
+    /// The event at `(kind, state_key)` in a state.
+    pub fn state_id_in(&self, map: &StateMap, kind: &str, state_key: &str) -> Result<Option<String>> {
+        self.state_id_pending(None, map, kind, state_key)
+    }
+
+    pub(crate) fn state_id_pending(
+        &self,
+        pending: Option<&Pending>,
+        map: &StateMap,
+        kind: &str,
+        state_key: &str,
+    ) -> Result<Option<String>> {
+        let Some(k) = self.nids.key_nid(pending, kind, state_key)? else { return Ok(None) };
+        match map.get(k) {
+            Some(e) => self.nids.event_id(pending, e),
+            None => Ok(None),
+        }
+    }
+
+    /// A state by name.
+    pub fn named_state(&self, map: &StateMap) -> Result<NamedState> {
+        self.named_entries(None, map.entries())
+    }
+
+    pub(crate) fn named_entries(&self, pending: Option<&Pending>, entries: &[Entry]) -> Result<NamedState> {
+        let mut out = NamedState::new();
+        for &(k, e) in entries {
+            let (Some(name), Some(id)) = (self.nids.key_name(pending, k)?, self.nids.event_id(pending, e)?) else {
+                return Err(Error::internal(format!("a state entry names unknown nids {k:?} {e:?}")));
+            };
+            out.insert(name, id);
+        }
+        Ok(out)
+    }
+
+    /// The event ids of a state.
+    pub fn state_event_ids(&self, map: &StateMap) -> Result<Vec<String>> {
+        map.entries()
+            .iter()
+            .map(|&(_, e)| {
+                self.nids.event_id(None, e)?.ok_or_else(|| Error::internal(format!("unknown event nid {e:?}")))
+            })
+            .collect()
+    }
+
+    /// The entries of one event type in a state, by name: `(state_key, event_id)`.
+    pub fn state_of_type(&self, map: &StateMap, kind: &str) -> Result<Vec<(String, String)>> {
+        self.state_of_type_pending(None, map, kind)
+    }
+
+    pub(crate) fn state_of_type_pending(
+        &self,
+        pending: Option<&Pending>,
+        map: &StateMap,
+        kind: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let Some(t) = self.nids.type_nid(pending, kind)? else { return Ok(Vec::new()) };
+        let range = type_range(t);
+        let entries = map.entries();
+        let start = entries.partition_point(|e| e.0 < range.start);
+        let end = entries.partition_point(|e| e.0 < range.end);
+        Ok(self.named_entries(pending, &entries[start..end])?.into_iter().map(|((_, sk), id)| (sk, id)).collect())
+    }
+
+    /// The changes from state `old` to state `new`, by name: what `new` sets differently
+    /// (`Some(event_id)`) and what it lacks (`None`).
+    pub(crate) fn state_changes(
+        &self,
+        pending: Option<&Pending>,
+        old: &StateMap,
+        new: &StateMap,
+    ) -> Result<Vec<Change>> {
+        let (old, new) = (old.entries(), new.entries());
+        let (mut i, mut j) = (0, 0);
+        let mut changed = Vec::new();
+        while i < old.len() || j < new.len() {
+            match (old.get(i), new.get(j)) {
+                (Some(a), Some(b)) if a.0 == b.0 => {
+                    if a.1 != b.1 {
+                        changed.push((b.0, Some(b.1)));
+                    }
+                    i += 1;
+                    j += 1;
+                }
+                (Some(a), Some(b)) if a.0 < b.0 => {
+                    changed.push((a.0, None));
+                    i += 1;
+                }
+                (Some(a), None) => {
+                    changed.push((a.0, None));
+                    i += 1;
+                }
+                (_, Some(b)) => {
+                    changed.push((b.0, Some(b.1)));
+                    j += 1;
+                }
+                (None, None) => break,
+            }
+        }
+        changed
+            .into_iter()
+            .map(|(k, e)| {
+                let name =
+                    self.nids.key_name(pending, k)?.ok_or_else(|| Error::internal(format!("unknown key {k:?}")))?;
+                let id = match e {
+                    Some(e) => Some(
+                        self.nids
+                            .event_id(pending, e)?
+                            .ok_or_else(|| Error::internal(format!("unknown event {e:?}")))?,
+                    ),
+                    None => None,
+                };
+                Ok((name, id))
+            })
+            .collect()
+    }
 }
 
 impl Room {
-    pub(crate) fn is_pending_group(&self, group: u64) -> bool {
-        self.pending_groups.contains_key(&group)
+    /// For a group this write made from its parent by one state event: the parent and the
+    /// event's `(type, state_key, event_id)`.
+    pub(crate) fn pending_step(&self, group: u64) -> Option<&(u64, String, String, String)> {
+        self.pending_steps.get(&group)
     }
 
     /// The state of a group, including groups this write made.
@@ -143,11 +286,18 @@ impl Room {
     /// A new group holding all of `map`.
     pub(crate) fn full_group(&mut self, txn: &mut Txn, map: StateMap) -> u64 {
         let id = txn.new_group();
-        let group =
-            Group { parent: None, delta: map.iter().map(|((t, k), e)| (t.clone(), k.clone(), e.clone())).collect() };
-        txn.put_json(STATE_GROUPS, group_key(id), &group);
+        put_group(txn, id, None, map.entries());
         self.pending_groups.insert(id, Arc::new(map));
         id
+    }
+
+    /// A state given by name as a state of nids, handing out the nids it lacks.
+    pub(crate) fn intern_state(&self, hs: &Homeserver, txn: &mut Txn, named: &NamedState) -> Result<StateMap> {
+        let mut entries = Vec::with_capacity(named.len());
+        for ((kind, state_key), event_id) in named {
+            entries.push((txn.key_nid(hs, kind, state_key)?, txn.event_nid(hs, event_id)?));
+        }
+        Ok(StateMap::new(entries))
     }
 
     /// Writes `(kind, state_key) → event_id` into the room's current state, and for a member
@@ -172,35 +322,31 @@ impl Room {
         }
     }
 
-    /// Makes `group` (whose state is `map`) the room's current state, writing only what
-    /// differs from the state it replaces, and the memberships of local users it changes.
+    /// Makes `group` the room's current state, writing only what differs from the state it
+    /// replaces, and the memberships of local users it changes.
     pub(crate) fn set_current(&mut self, hs: &Homeserver, txn: &mut Txn, group: u64, pos: u64) -> Result<()> {
         let old = self.group_map(hs, self.info.state_group)?;
         let new = self.group_map(hs, group)?;
-        for ((kind, state_key), event_id) in new.iter() {
-            if old.get(&(kind.clone(), state_key.clone())) == Some(event_id) {
+        for ((kind, state_key), event_id) in hs.state_changes(Some(&txn.nids), &old, &new)? {
+            let Some(event_id) = event_id else {
+                txn.batch.delete(CURRENT_STATE, key(&[&self.id, &kind, &state_key]));
+                if kind == "m.room.member" {
+                    txn.batch.delete(REMOTE_MEMBERS, key(&[&state_key, &self.id]));
+                }
                 continue;
-            }
-            let membership = if kind == "m.room.member" { self.auth_event(hs, event_id)?.membership() } else { None };
-            self.put_current(hs, txn, kind, state_key, event_id, membership.map(|m| m.as_str()));
-            self.changed_state.insert((kind.clone(), state_key.clone()), event_id.clone());
-            if kind == "m.room.member" && hs.is_local(state_key) {
+            };
+            let membership = if kind == "m.room.member" { self.auth_event(hs, &event_id)?.membership() } else { None };
+            self.put_current(hs, txn, &kind, &state_key, &event_id, membership.map(|m| m.as_str()));
+            if kind == "m.room.member" && hs.is_local(&state_key) {
                 let row = MembershipRow {
                     membership: membership.map_or("leave", |m| m.as_str()).to_owned(),
                     event_id: event_id.clone(),
                     pos,
                     forgotten: false,
                 };
-                txn.put_json(MEMBERSHIPS, key(&[state_key, &self.id]), &row);
+                txn.put_json(MEMBERSHIPS, key(&[&state_key, &self.id]), &row);
             }
-        }
-        for (kind, state_key) in old.keys() {
-            if !new.contains_key(&(kind.clone(), state_key.clone())) {
-                txn.batch.delete(CURRENT_STATE, key(&[&self.id, kind, state_key]));
-                if kind == "m.room.member" {
-                    txn.batch.delete(REMOTE_MEMBERS, key(&[state_key, &self.id]));
-                }
-            }
+            self.changed_state.insert((kind, state_key), event_id);
         }
         self.info.state_group = group;
         // Whatever group this is, the next state event starts a new chain with a snapshot.
@@ -219,18 +365,19 @@ impl Room {
         event_id: &str,
     ) -> Result<u64> {
         let parent = self.info.state_group;
+        let entry = (txn.key_nid(hs, kind, state_key)?, txn.event_nid(hs, event_id)?);
         let mut full = (*self.group_map(hs, parent)?).clone();
-        full.insert((kind.to_owned(), state_key.to_owned()), event_id.to_owned());
+        full.insert(entry.0, entry.1);
         let id = txn.new_group();
-        let group = if parent == 0 || self.info.group_depth >= delta_limit(full.len()) {
+        if parent == 0 || self.info.group_depth >= delta_limit(full.len()) {
             self.info.group_depth = 0;
-            Group { parent: None, delta: full.iter().map(|((t, k), e)| (t.clone(), k.clone(), e.clone())).collect() }
+            put_group(txn, id, None, full.entries());
         } else {
             self.info.group_depth += 1;
-            Group { parent: Some(parent), delta: vec![(kind.to_owned(), state_key.to_owned(), event_id.to_owned())] }
-        };
-        txn.put_json(STATE_GROUPS, group_key(id), &group);
+            put_group(txn, id, Some(parent), &[entry]);
+        }
         self.pending_groups.insert(id, Arc::new(full));
+        self.pending_steps.insert(id, (parent, kind.to_owned(), state_key.to_owned(), event_id.to_owned()));
         self.changed_state.insert((kind.to_owned(), state_key.to_owned()), event_id.to_owned());
         self.info.state_group = id;
         Ok(id)
@@ -239,36 +386,25 @@ impl Room {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+    use tandem_state_res::{EventNid, StateKeyNid};
 
-    use super::{CACHED_STATE_ENTRIES, GroupCache, StateMap, delta_limit};
-
-    fn map(entries: usize) -> Arc<StateMap> {
-        Arc::new((0..entries).map(|i| (("m.room.member".to_owned(), format!("@u{i}:x")), format!("$e{i}"))).collect())
-    }
-
-    /// The cache holds at most its budget of state entries, whatever the number of groups,
-    /// dropping the least recently used; a single state over the budget is still kept.
-    #[test]
-    fn the_group_cache_is_bounded_by_entries() {
-        let cache = GroupCache::default();
-        let big = CACHED_STATE_ENTRIES / 4;
-        for g in 1..=4 {
-            cache.insert(g, map(big));
-        }
-        assert!(cache.get(1).is_some(), "four quarters fit");
-        cache.insert(5, map(big));
-        assert!(cache.get(2).is_none(), "the least recently used (2; 1 was just read) goes");
-        assert!(cache.get(1).is_some() && cache.get(5).is_some());
-        assert!(super::lock(&cache.0).1 <= CACHED_STATE_ENTRIES);
-        cache.insert(6, map(CACHED_STATE_ENTRIES + 1));
-        assert!(cache.get(6).is_some() && cache.get(1).is_none());
-    }
+    use super::{decode, delta_limit, encode};
 
     #[test]
     fn snapshots_grow_apart_with_the_state() {
         assert_eq!(delta_limit(10), 32);
         assert_eq!(delta_limit(4_000), 250);
         assert_eq!(delta_limit(1_000_000), 1024);
+    }
+
+    #[test]
+    fn groups_round_trip_and_corruption_is_an_error() {
+        let entries = vec![(StateKeyNid(1), EventNid(7)), (StateKeyNid(1 << 41), EventNid(u64::MAX - 1))];
+        assert_eq!(decode(1, &encode(None, &entries)).unwrap(), (None, entries.clone()));
+        assert_eq!(decode(1, &encode(Some(9), &entries)).unwrap(), (Some(9), entries));
+        assert!(decode(1, &[]).is_err());
+        assert!(decode(1, &[1, 0, 0]).is_err());
+        assert!(decode(1, &[0, 1, 2]).is_err());
+        assert!(decode(1, b"{\"parent\":null}").is_err());
     }
 }
