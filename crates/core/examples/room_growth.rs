@@ -3,11 +3,9 @@
 //! Prints, every `every` joins, the members, the time per join over the last step, the
 //! process's resident memory and the size of the database directory.
 
-use std::time::Instant;
+mod common;
 
-use tandem_core::rooms::create::CreateRoom;
-use tandem_core::server::Homeserver;
-use tandem_core::server_key::ServerKey;
+use std::time::Instant;
 
 fn rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -28,18 +26,12 @@ fn dir_mb(dir: &std::path::Path) -> f64 {
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let (members, every) = (args.first().copied().unwrap_or(2000), args.get(1).copied().unwrap_or(500));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let hs = Homeserver::open(dir.path(), "example.org", ServerKey::generate("t")).expect("open");
-    let creator = hs.create_account("creator", None, false).expect("account");
-    let room = hs
-        .create_room(&creator, CreateRoom { preset: Some("public_chat".into()), ..Default::default() })
-        .expect("room");
+    let (dir, hs, _, room) = common::server_with_room(None);
     println!("| members | ms per join (last {every}) | RSS MB | database MB |");
     println!("| ---: | ---: | ---: | ---: |");
     let mut step = Instant::now();
     for i in 1..=members {
-        let user = hs.create_account(&format!("m{i}"), None, false).expect("account");
-        hs.set_membership(&user, &room, &user, "join", None, None).expect("join");
+        common::join_members(&hs, &room, i, i);
         if i % every == 0 {
             let ms = step.elapsed().as_secs_f64() * 1000.0 / every as f64;
             println!("| {i} | {ms:.1} | {:.0} | {:.1} |", rss_mb(), dir_mb(dir.path()));

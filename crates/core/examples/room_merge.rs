@@ -3,16 +3,21 @@
 //! its own half of those users, and every user once on both), then an event joins the branches.
 //! Times, through the engine alone (no HTTP, no signature checks), the receipt of the event
 //! that makes the second forward extremity (the current state is resolved) and of the event
-//! that cites both (the state before it is resolved):
-//! `cargo run --release -p tandem-core --example room_merge -- [members] [changes]`.
+//! that cites both (the state before it is resolved). Meanwhile another thread sends messages
+//! in another room, one after another, and the longest of those sends is reported: a merge
+//! that held the writer lock would show there (`bystander` 0 leaves it out, to time the
+//! receipts alone).
+//! `cargo run --release -p tandem-core --example room_merge -- [members] [changes] [bystander]`.
 
-use std::time::Instant;
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tandem_core::rooms::create::CreateRoom;
 use tandem_core::rooms::receive::{Pdu, Received};
 use tandem_core::server::Homeserver;
-use tandem_core::server_key::ServerKey;
 
 fn pdu(event: Value) -> Pdu {
     let rules = ruma::RoomVersionId::V11.rules().expect("v11");
@@ -20,19 +25,45 @@ fn pdu(event: Value) -> Pdu {
     Pdu { event_id: tandem_core::pdu::event_id(&rules, &obj).expect("id"), json: event }
 }
 
+/// Sends messages in `room` one after another until `stop`; the number sent and the longest send.
+fn bystander(hs: Arc<Homeserver>, user: String, room: String, stop: Arc<AtomicBool>) -> (usize, Duration) {
+    let (mut sent, mut worst) = (0, Duration::ZERO);
+    while !stop.load(Ordering::Relaxed) {
+        let started = Instant::now();
+        let content = json!({ "msgtype": "m.text", "body": "meanwhile" });
+        hs.send_message(&user, "D", &room, "m.room.message", &format!("t{sent}"), content).expect("send");
+        worst = worst.max(started.elapsed());
+        sent += 1;
+    }
+    (sent, worst)
+}
+
+/// Receives `pdu` while a bystander sends in `other`: the time of the receipt, and the longest
+/// of the bystander's sends.
+fn timed_receipt(hs: &Arc<Homeserver>, room: &str, pdu: &Pdu, user: &str, other: Option<&str>) -> (Duration, Duration) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let side = other.map(|other| {
+        let (hs, user, other, stop) = (hs.clone(), user.to_owned(), other.to_owned(), stop.clone());
+        std::thread::spawn(move || bystander(hs, user, other, stop))
+    });
+    let started = Instant::now();
+    assert_eq!(hs.receive_pdu(room, pdu, None).expect("receive"), Received::Accepted);
+    let took = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let Some(side) = side else { return (took, Duration::ZERO) };
+    let (sent, worst) = side.join().expect("bystander");
+    assert!(sent > 0);
+    (took, worst)
+}
+
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let (members, changes) = (args.first().copied().unwrap_or(10_000), args.get(1).copied().unwrap_or(200));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let hs = Homeserver::open(dir.path(), "example.org", ServerKey::generate("t")).expect("open");
-    let creator = hs.create_account("creator", None, false).expect("account");
-    let public =
-        CreateRoom { preset: Some("public_chat".into()), room_version: Some("11".into()), ..Default::default() };
-    let room = hs.create_room(&creator, public).expect("room");
-    for i in 1..=members {
-        let user = hs.create_account(&format!("m{i}"), None, false).expect("account");
-        hs.set_membership(&user, &room, &user, "join", None, None).expect("join");
-    }
+    let with_bystander = args.get(2) != Some(&0);
+    let (_dir, hs, creator, room) = common::server_with_room(Some("11"));
+    let other = hs.create_room(&creator, Default::default()).expect("room");
+    let other = with_bystander.then_some(other.as_str());
+    common::join_members(&hs, &room, 1, members);
     let id = |kind: &str| hs.current_state_id(&room, kind, "").expect("read").expect("state");
     let (create, power, rules) = (id("m.room.create"), id("m.room.power_levels"), id("m.room.join_rules"));
     let remote_users: Vec<String> = (0..changes).map(|i| format!("@r{i}:remote.example")).collect();
@@ -79,9 +110,7 @@ fn main() {
     for event in rest {
         assert!(matches!(hs.receive_pdu(&room, event, None).expect("receive"), Received::Accepted));
     }
-    let started = Instant::now();
-    assert_eq!(hs.receive_pdu(&room, last, None).expect("receive"), Received::Accepted);
-    let second_extremity = started.elapsed();
+    let (second_extremity, worst_during_second) = timed_receipt(&hs, &room, last, &creator, other);
 
     let tips: Vec<String> = branches.iter().map(|b| b.last().expect("event").event_id.clone()).collect();
     let sender = &remote_users[0];
@@ -92,17 +121,22 @@ fn main() {
         "prev_events": tips, "depth": depth + changes as i64 + 2, "origin_server_ts": 3,
         "hashes": { "sha256": "x" }, "signatures": {},
     }));
-    let started = Instant::now();
-    assert_eq!(hs.receive_pdu(&room, &merge, None).expect("receive"), Received::Accepted);
-    let merged = started.elapsed();
+    let (merged, worst_during_merge) = timed_receipt(&hs, &room, &merge, &creator, other);
     let state = hs.state_at_event(&merge.event_id, false).expect("state");
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "| {} | {} | {} | {:.1} | {:.1} |",
+        "| members | branch events | second extremity ms | longest send meanwhile ms | merge event ms | longest send meanwhile ms |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| {} | {} + {} | {:.1} | {:.1} | {:.1} | {:.1} |",
         members + changes + 1,
         branches[0].len(),
         branches[1].len(),
-        second_extremity.as_secs_f64() * 1000.0,
-        merged.as_secs_f64() * 1000.0
+        ms(second_extremity),
+        ms(worst_during_second),
+        ms(merged),
+        ms(worst_during_merge),
     );
     assert!(state.len() > members);
 }

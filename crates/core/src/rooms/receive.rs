@@ -11,11 +11,16 @@ use serde_json::Value;
 use tandem_state_res::{AuthEvent, EventType, authorize, check_auth_events};
 
 use super::build::relation_target;
-use super::state::NamedState;
+use super::nids::Pending;
+use super::prepare::Prepared;
+use super::state::{NamedState, StateMap};
 use super::{EventMeta, Room};
 use crate::error::{Error, Result};
 use crate::server::{Homeserver, Txn};
 use crate::tables::{ROOMS, key};
+
+/// How many times a receipt is prepared again when the room moved before its write.
+const PREPARE_TRIES: usize = 3;
 
 /// A PDU whose signatures and hashes have been checked (and which was redacted if its content
 /// hash did not match), with its event id.
@@ -70,16 +75,26 @@ impl Homeserver {
 
     /// Takes one PDU into a room this server knows. Its auth events must be held already; its
     /// `prev_events` too, unless `state_before` gives the state before it (as another server
-    /// reported it, when the gap could not be filled).
+    /// reported it, when the gap could not be filled). Forks are resolved before the write
+    /// ([`super::prepare`]); if the room moves meanwhile the receipt is prepared again, and after
+    /// a few tries resolved within the write.
     pub fn receive_pdu(&self, room_id: &str, pdu: &Pdu, state_before: Option<NamedState>) -> Result<Received> {
-        self.write(|txn| {
-            let mut room = self.room(room_id)?;
-            let state_before = match &state_before {
-                Some(named) => Some(room.intern_state(self, txn, named)?),
-                None => None,
-            };
-            self.receive_in(txn, &mut room, pdu, state_before)
-        })
+        let state_before = match &state_before {
+            Some(named) => Some(self.write(|txn| self.room(room_id)?.intern_state(self, txn, named))?),
+            None => None,
+        };
+        for _ in 0..PREPARE_TRIES {
+            // A receipt that cannot be prepared is done wholly in the write, which reports why.
+            let prepared = self.prepare_receipt(room_id, pdu, state_before.as_ref()).unwrap_or_default();
+            let received = self.write(|txn| {
+                let mut room = self.room(room_id)?;
+                self.receive_prepared(txn, &mut room, pdu, state_before.clone(), &prepared)
+            })?;
+            if let Some(received) = received {
+                return Ok(received);
+            }
+        }
+        self.write(|txn| self.receive_in(txn, &mut self.room(room_id)?, pdu, state_before))
     }
 
     /// Stores events that have no place in the timeline (a room's state and auth chain as
@@ -130,7 +145,7 @@ impl Homeserver {
         let mut done = vec![false; todo.len()];
         while let Some(i) = ready.pop() {
             let pdu = todo[i];
-            let mut event = parse(self, txn, room, pdu)?;
+            let mut event = parse(self, Some(&txn.nids), room, pdu)?;
             let rejected = self.check_against_auth_events(room, &event, &pdu.json)?;
             event.rejected = rejected.is_some();
             let meta = EventMeta { outlier: true, rejected, ..EventMeta::new(&room.id, 0, 0, 0) };
@@ -147,7 +162,7 @@ impl Homeserver {
         // What is left cites auth events nobody gave us (or a cycle of them): it cannot be
         // checked.
         for pdu in todo.iter().enumerate().filter(|(i, _)| !done[*i]).map(|(_, p)| p) {
-            let mut event = parse(self, txn, room, pdu)?;
+            let mut event = parse(self, Some(&txn.nids), room, pdu)?;
             event.rejected = true;
             let meta = EventMeta {
                 outlier: true,
@@ -165,36 +180,51 @@ impl Homeserver {
         txn: &mut Txn,
         room: &mut Room,
         pdu: &Pdu,
-        state_before: Option<super::state::StateMap>,
+        state_before: Option<StateMap>,
     ) -> Result<Received> {
+        self.receive_prepared(txn, room, pdu, state_before, &Prepared::default())?
+            .ok_or_else(|| Error::internal("a receipt with nothing prepared found the room moved"))
+    }
+
+    /// Takes one PDU with what was resolved ahead of the write; `None` (and nothing written) if
+    /// the room moved since.
+    pub(crate) fn receive_prepared(
+        &self,
+        txn: &mut Txn,
+        room: &mut Room,
+        pdu: &Pdu,
+        state_before: Option<StateMap>,
+        prepared: &Prepared,
+    ) -> Result<Option<Received>> {
         if let Some(meta) = self.event_meta(&pdu.event_id)?
             && !meta.outlier
         {
-            return Ok(Received::AlreadyKnown);
+            return Ok(Some(Received::AlreadyKnown));
         }
-        let mut event = parse(self, txn, room, pdu)?;
+        if prepared.outdated(room) {
+            return Ok(None);
+        }
+        let mut event = parse(self, Some(&txn.nids), room, pdu)?;
         let mut rejected = self.check_against_auth_events(room, &event, &pdu.json)?;
 
         let prevs = event_ids(&pdu.json, "prev_events");
         let (before_group, before_map) = match state_before {
             Some(map) => (None, Arc::new(map)),
             None => {
-                let mut groups = Vec::new();
-                for id in &prevs {
-                    let meta = self
-                        .event_meta(id)?
-                        .filter(|m| !m.outlier)
-                        .ok_or_else(|| Error::not_found(format!("prev event {id} is unknown")))?;
-                    if !groups.contains(&meta.after) {
-                        groups.push(meta.after);
-                    }
-                }
+                let Some(groups) = self.prev_groups(&prevs)? else {
+                    let id = self.events_without_state(&prevs)?.join(", ");
+                    return Err(Error::not_found(format!("prev event {id} is unknown")));
+                };
                 match groups.as_slice() {
                     [only] => (Some(*only), room.group_map(self, *only)?),
-                    _ => {
-                        let maps: Vec<_> = groups.iter().map(|g| room.group_map(self, *g)).collect::<Result<_>>()?;
-                        (None, Arc::new(self.resolve_states(room, &txn.nids, &maps)?))
-                    }
+                    _ => match prepared.before(&groups) {
+                        Some(map) => (None, map),
+                        None => {
+                            let maps: Vec<_> =
+                                groups.iter().map(|g| room.group_map(self, *g)).collect::<Result<_>>()?;
+                            (None, Arc::new(self.resolve_states(room, &txn.nids, &maps)?))
+                        }
+                    },
                 }
             }
         };
@@ -253,28 +283,31 @@ impl Homeserver {
         let depth = event.depth;
         room.add_pending(self, txn, event, &pdu.json)?;
         if let Some(reason) = rejected {
-            return Ok(Received::Rejected(reason));
+            return Ok(Some(Received::Rejected(reason)));
         }
         if soft_failed {
-            return Ok(Received::SoftFailed);
+            return Ok(Some(Received::SoftFailed));
         }
 
         let mut extremities: Vec<String> =
             room.info.extremities.iter().filter(|e| !prevs.contains(e)).cloned().collect();
         extremities.push(pdu.event_id.clone());
         if !linear {
-            let mut groups = Vec::new();
-            for id in &extremities {
-                let g = if *id == pdu.event_id { after } else { self.event_meta(id)?.map_or(0, |m| m.after) };
-                if !groups.contains(&g) {
-                    groups.push(g);
-                }
+            let mut groups = self.extremity_groups(&extremities[..extremities.len() - 1])?;
+            if !groups.contains(&after) {
+                groups.push(after);
             }
             let current = match groups.as_slice() {
                 [only] => *only,
                 _ => {
-                    let maps: Vec<_> = groups.iter().map(|g| room.group_map(self, *g)).collect::<Result<_>>()?;
-                    let resolved = self.resolve_states(room, &txn.nids, &maps)?;
+                    let resolved = match prepared.current() {
+                        Some(map) => map.clone(),
+                        None => {
+                            let maps: Vec<_> =
+                                groups.iter().map(|g| room.group_map(self, *g)).collect::<Result<_>>()?;
+                            self.resolve_states(room, &txn.nids, &maps)?
+                        }
+                    };
                     room.full_group(txn, resolved)
                 }
             };
@@ -284,7 +317,7 @@ impl Homeserver {
         room.info.depth = room.info.depth.max(depth);
         room.info.last_pos = pos;
         txn.put_json(ROOMS, key(&[&room.id]), &room.info);
-        Ok(Received::Accepted)
+        Ok(Some(Received::Accepted))
     }
 
     /// The spec's check against the event's own `auth_events`: `Some(reason)` if rejected.
@@ -333,8 +366,8 @@ impl Homeserver {
     }
 }
 
-fn parse(hs: &Homeserver, txn: &Txn, room: &Room, pdu: &Pdu) -> Result<AuthEvent> {
-    let event = AuthEvent::from_json(&room.version, &pdu.event_id, &pdu.json, hs.nid_of(Some(&txn.nids)))
+pub(crate) fn parse(hs: &Homeserver, pending: Option<&Pending>, room: &Room, pdu: &Pdu) -> Result<AuthEvent> {
+    let event = AuthEvent::from_json(&room.version, &pdu.event_id, &pdu.json, hs.nid_of(pending))
         .map_err(|e| Error::bad_json(e.to_string()))?;
     let in_room = match event.room_id.as_deref() {
         Some(r) => r == room.id,
@@ -369,7 +402,7 @@ impl EventMeta {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use serde_json::{Value, json};
 
     use std::sync::Arc;
@@ -380,7 +413,7 @@ mod tests {
 
     /// A server with alice's public v11 room: the directory guard, the server, alice, the
     /// room and the ids of its create, power levels and join rules events.
-    fn public_room() -> (tempfile::TempDir, Arc<Homeserver>, String, String, Vec<String>) {
+    pub(crate) fn public_room() -> (tempfile::TempDir, Arc<Homeserver>, String, String, Vec<String>) {
         let (dir, hs) = crate::server::test_server();
         let alice = hs.create_account("alice", None, false).unwrap();
         let public =
@@ -392,7 +425,7 @@ mod tests {
     }
 
     /// A PDU of another server, as the engine takes it after federation checked it.
-    fn remote(event: Value) -> Pdu {
+    pub(crate) fn remote(event: Value) -> Pdu {
         let rules = ruma::RoomVersionId::V11.rules().unwrap();
         let obj = ruma::canonical_json::try_from_json_map(event.as_object().unwrap().clone()).unwrap();
         Pdu { event_id: crate::pdu::event_id(&rules, &obj).unwrap(), json: event }
