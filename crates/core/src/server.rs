@@ -164,6 +164,7 @@ impl Homeserver {
         if txn.next_group > group {
             txn.batch.put(META, b"state_group".to_vec(), txn.next_group.to_be_bytes().to_vec());
         }
+        self.nids.put_counters(&txn.nids, &mut txn.batch);
         if !txn.batch.is_empty() {
             self.db.write(txn.batch)?;
         }

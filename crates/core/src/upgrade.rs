@@ -79,6 +79,7 @@ fn nids(db: &Db) -> Result<()> {
     let mut pending = Pending::default();
     let mut batch = Batch::new();
     let flush = |pending: &mut Pending, batch: &mut Batch| -> Result<()> {
+        nids.put_counters(pending, batch);
         db.write(std::mem::take(batch))?;
         nids.commit(std::mem::take(pending));
         Ok(())

@@ -191,13 +191,12 @@ impl Homeserver {
             txn.batch.put(TXNS, sent_by.key(&event.sender), event_id.as_bytes().to_vec());
         }
         event.event_id = event_id.into();
-        let pdu_json: Value = serde_json::from_str(&pdu)?;
         self.index_event(txn, room, event_id, pdu, event, &meta, relates_to)?;
         room.info.extremities = vec![event_id.to_owned()];
         room.info.depth += 1;
         room.info.last_pos = pos;
         txn.put_json(ROOMS, key(&[&room.id]), &room.info);
-        room.add_pending(self, txn, event.clone(), &pdu_json)
+        room.add_pending(self, txn, event.clone())
     }
 
     /// Writes an event with its metadata, and, unless it is kept out of the timeline, its

@@ -190,21 +190,11 @@ impl Room {
         Ok(self.pending_events.contains_key(event_id) || hs.event_meta(event_id)?.is_some())
     }
 
-    /// Makes an event staged by this write visible to the rest of it, with its nid and those
-    /// of its auth events (which resolution within this write walks).
-    pub(crate) fn add_pending(
-        &mut self,
-        hs: &Homeserver,
-        txn: &mut Txn,
-        mut event: AuthEvent,
-        pdu: &serde_json::Value,
-    ) -> Result<()> {
+    /// Makes an event staged by this write visible to the rest of it, with its nid. Its auth
+    /// events' nids were looked up when it was parsed or drafted, within this write (they are
+    /// held before it, or it is rejected).
+    pub(crate) fn add_pending(&mut self, hs: &Homeserver, txn: &mut Txn, mut event: AuthEvent) -> Result<()> {
         event.nid = txn.event_nid(hs, &event.event_id)?;
-        let auth = receive::event_ids(pdu, "auth_events");
-        event.auth_events = auth
-            .iter()
-            .map(|id| Ok(hs.nids.event_nid(Some(&txn.nids), id)?.unwrap_or(nids::UNKNOWN_EVENT)))
-            .collect::<Result<_>>()?;
         self.pending_events.insert(event.event_id.to_string(), Arc::new(event));
         Ok(())
     }

@@ -127,6 +127,16 @@ impl Nids {
         })
     }
 
+    /// Adds to a write the counters of the spaces it handed nids out of (once each, however
+    /// many it handed out).
+    pub fn put_counters(&self, pending: &Pending, batch: &mut Batch) {
+        for (dict, p) in self.dicts.iter().zip(&pending.dicts) {
+            if let Some(next) = p.next {
+                batch.put(META, dict.counter.to_vec(), next.to_be_bytes().to_vec());
+            }
+        }
+    }
+
     /// Publishes what a committed write handed out.
     pub fn commit(&self, pending: Pending) {
         for (dict, p) in self.dicts.iter().zip(pending.dicts) {
@@ -167,7 +177,6 @@ impl Nids {
         p.next = Some(nid + 1);
         batch.put(NIDS, name_key(dict.space, name), nid.to_be_bytes().to_vec());
         batch.put(NAMES, nid_key(dict.space, nid), name.to_vec());
-        batch.put(META, dict.counter.to_vec(), (nid + 1).to_be_bytes().to_vec());
         p.by_name.insert(name.into(), nid);
         p.by_nid.insert(nid, name.into());
         Ok(nid)
@@ -277,6 +286,7 @@ mod tests {
         let members = type_range(nids.type_nid(Some(&pending), "m.room.member").unwrap().unwrap());
         assert!(members.contains(&alice) && members.contains(&bob) && !members.contains(&topic));
         assert_eq!(nids.event_nid(None, "$a").unwrap(), None, "not committed yet");
+        nids.put_counters(&pending, &mut batch);
         db.write(batch).unwrap();
         nids.commit(pending);
         drop(nids);

@@ -150,7 +150,7 @@ impl Homeserver {
             event.rejected = rejected.is_some();
             let meta = EventMeta { outlier: true, rejected, ..EventMeta::new(&room.id, 0, 0, 0) };
             self.index_event(txn, room, &pdu.event_id, pdu.json.to_string(), &event, &meta, None)?;
-            room.add_pending(self, txn, event, &pdu.json)?;
+            room.add_pending(self, txn, event)?;
             done[i] = true;
             for &d in &dependents[i] {
                 waiting[d] -= 1;
@@ -170,7 +170,7 @@ impl Homeserver {
                 ..EventMeta::new(&room.id, 0, 0, 0)
             };
             self.index_event(txn, room, &pdu.event_id, pdu.json.to_string(), &event, &meta, None)?;
-            room.add_pending(self, txn, event, &pdu.json)?;
+            room.add_pending(self, txn, event)?;
         }
         Ok(())
     }
@@ -281,7 +281,7 @@ impl Homeserver {
         let relates_to = pdu.json.get("content").and_then(relation_target);
         self.index_event(txn, room, &pdu.event_id, pdu.json.to_string(), &event, &meta, relates_to)?;
         let depth = event.depth;
-        room.add_pending(self, txn, event, &pdu.json)?;
+        room.add_pending(self, txn, event)?;
         if let Some(reason) = rejected {
             return Ok(Some(Received::Rejected(reason)));
         }
