@@ -47,10 +47,15 @@ fn state_of(user: &User, room: &str) -> Option<BTreeSet<(String, String, String)
 
 /// The ids of the room's messages, from `/messages` (newest first, paginated to the start).
 fn messages_of(user: &User, room: &str) -> Option<BTreeSet<String>> {
+    messages_by_pages_of(user, room, 100)
+}
+
+/// [`messages_of`], `limit` events a page.
+fn messages_by_pages_of(user: &User, room: &str, limit: usize) -> Option<BTreeSet<String>> {
     let mut out = BTreeSet::new();
     let mut from: Option<String> = None;
-    for _ in 0..20 {
-        let mut path = format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100", enc(room));
+    for _ in 0..40 {
+        let mut path = format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit={limit}", enc(room));
         if let Some(f) = &from {
             path.push_str(&format!("&from={}", enc(f)));
         }
@@ -311,15 +316,23 @@ fn history_from_before_a_join_is_backfilled() {
     let peers = [Peer::start(Kind::Tandem, None), Peer::start(Kind::Tandem, None), Peer::start(Kind::Synapse, None)];
     let users: Vec<User> = peers.iter().map(|p| p.server.register("history")).collect();
     // A room with history on the first Tandem and one on Synapse; users of the other servers
-    // join afterwards and page back through everything said before they came.
+    // join afterwards and page back through everything said before they came, in pages small
+    // enough that the history comes in several backfills. What was said while the room's
+    // history was for its members only stays hidden from them: each event is seen with the
+    // history visibility of its own time, not the room's when they joined.
     for (host, joiners) in [(0, [1, 2]), (2, [1, 0])] {
         let owner = &users[host];
         let room = owner.create_room(json!({ "preset": "public_chat", "name": "history" }));
         let said: BTreeSet<String> = (0..30).map(|i| owner.send_text(&room, &format!("before {i}"))).collect();
+        let members_only = json!({ "history_visibility": "joined" });
+        owner.send_state(&room, "m.room.history_visibility", "", members_only).expect(200);
+        let hidden: BTreeSet<String> = (0..15).map(|i| owner.send_text(&room, &format!("members only {i}"))).collect();
         for j in joiners {
             join_via(&users[j], &room, &peers[host].name);
             eventually(WAIT, &format!("{} to page back through the history of {room}", users[j].user_id), || {
-                let seen = messages_of(&users[j], &room)?;
+                let seen = messages_by_pages_of(&users[j], &room, 10)?;
+                let leaked: Vec<_> = seen.intersection(&hidden).collect();
+                assert!(leaked.is_empty(), "{} sees what was said to members only: {leaked:?}", users[j].user_id);
                 said.is_subset(&seen).then_some(())
             });
         }

@@ -2,17 +2,20 @@
 //! `/messages` past the oldest event this server holds, and `/timestamp_to_event` when it holds
 //! no event near the time asked.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use reqwest::Method;
 use serde_json::Value;
 use tandem_core::rooms::receive::{Pdu, event_ids};
+use tandem_core::rooms::state::NamedState;
 
 use crate::inbound::{enc, rules_of};
 use crate::{FedError, Federation, blocking};
 
 /// How many times one backfill asks for missing auth chains before it takes what it has.
 const AUTH_FETCHES: usize = 5;
+/// The most prev events whose state one backfill asks for (each answer is a room's state).
+const MAX_STATE_FETCHES: usize = 3;
 
 impl Federation {
     /// Asks the room's other servers, one after another, for `limit` events before
@@ -43,8 +46,9 @@ impl Federation {
                 continue;
             }
             self.fetch_missing_auth(server, room_id, &rules, &pdus).await;
+            let states = self.states_after_missing_prevs(server, room_id, &rules, &pdus).await;
             let (hs, r) = (self.hs.clone(), room_id.to_owned());
-            return blocking(move || hs.take_backfill(&r, &pdus)).await;
+            return blocking(move || hs.take_backfill(&r, &pdus, &states)).await;
         }
         Err(last)
     }
@@ -71,6 +75,39 @@ impl Federation {
             }
         }
         Ok(None)
+    }
+
+    /// The state after each event that backfilled events cite as a prev event but this server
+    /// holds neither in the room's history nor among `pdus` (where the history it lacks begins),
+    /// as `server` reports it; at most [`MAX_STATE_FETCHES`] of them.
+    async fn states_after_missing_prevs(
+        &self,
+        server: &str,
+        room_id: &str,
+        rules: &ruma::room_version_rules::RoomVersionRules,
+        pdus: &[Pdu],
+    ) -> HashMap<String, NamedState> {
+        let batch: HashSet<&str> = pdus.iter().map(|p| p.event_id.as_str()).collect();
+        let mut prevs: Vec<String> = Vec::new();
+        for pdu in pdus {
+            for prev in event_ids(&pdu.json, "prev_events") {
+                if !batch.contains(prev.as_str()) && !prevs.contains(&prev) {
+                    prevs.push(prev);
+                }
+            }
+        }
+        let hs = self.hs.clone();
+        let Ok(missing) = blocking(move || hs.backfill_gaps(&prevs)).await else { return HashMap::new() };
+        let mut states = HashMap::new();
+        for prev in missing.into_iter().take(MAX_STATE_FETCHES) {
+            match self.state_after(server, room_id, rules, &prev).await {
+                Ok(state) => {
+                    states.insert(prev, state);
+                }
+                Err(e) => tracing::info!(%server, event_id = %prev, "the state after a backfilled event's prev: {e}"),
+            }
+        }
+        states
     }
 
     /// Fetches the auth chains of events whose auth events are neither held nor among them.

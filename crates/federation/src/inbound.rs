@@ -4,12 +4,14 @@
 //! event by `/get_missing_events`, and if the gap remains, the state before the event by
 //! `/state`. The room's checks (auth, state before, soft failure) are the engine's.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use reqwest::Method;
 use ruma::room_version_rules::RoomVersionRules;
 use serde_json::{Value, json};
 use tandem_core::rooms::receive::{Pdu, Received, event_ids};
+use tandem_core::rooms::state::NamedState;
 
 use crate::{FedError, Federation, blocking};
 
@@ -21,6 +23,9 @@ const MAX_FETCHED_EVENTS: usize = 50_000;
 /// The most `prev_events` of one PDU whose state is fetched with `/state` (each answer can be
 /// a room's whole state); a PDU with more unknown ones is refused.
 const MAX_STATE_FETCHES: usize = 3;
+/// The most events of a state fetched one by one (`/event`); beyond it the whole state is
+/// fetched at once (`/state`).
+const MAX_SINGLE_FETCHES: usize = 50;
 
 pub(crate) fn rules_of(version: &str) -> Option<RoomVersionRules> {
     ruma::RoomVersionId::try_from(version).ok()?.rules()
@@ -144,43 +149,84 @@ impl Federation {
         rules: &RoomVersionRules,
         prevs: &[String],
         gaps: &[String],
-    ) -> Result<tandem_core::rooms::state::NamedState, FedError> {
+    ) -> Result<NamedState, FedError> {
         let mut maps = Vec::new();
         for prev in prevs {
-            if !gaps.contains(prev) {
+            if gaps.contains(prev) {
+                maps.push(self.state_after(origin, room_id, rules, prev).await?);
+            } else {
                 let (hs, p) = (self.hs.clone(), prev.clone());
                 maps.push(blocking(move || hs.named_state(&*hs.state_at_event(&p, true)?)).await?);
-                continue;
             }
-            let path = format!("/_matrix/federation/v1/state/{}?event_id={}", enc(room_id), enc(prev));
-            let answer = self.client.request(&self.hs, Method::GET, origin, &path, None).await?;
-            let mut pdus = self.verify_all(rules, answer.get("auth_chain")).await;
-            let state = self.verify_all(rules, answer.get("pdus")).await;
-            let mut ids: Vec<String> = state.iter().map(|p| p.event_id.clone()).collect();
-            pdus.extend(state);
-            // The prev event itself, which the state before it does not include.
-            let path = format!("/_matrix/federation/v1/event/{}", enc(prev));
-            if let Ok(answer) = self.client.request(&self.hs, Method::GET, origin, &path, None).await {
-                let fetched = self.verify_all(rules, answer.get("pdus")).await;
-                for p in &fetched {
-                    if p.json.get("state_key").is_some() {
-                        ids.push(p.event_id.clone());
-                    }
-                }
-                pdus.extend(fetched);
-            }
-            let hs = self.hs.clone();
-            let room = room_id.to_owned();
-            let map = blocking(move || {
-                hs.store_outliers(&room, &pdus)?;
-                hs.state_from_ids(&room, &ids)
-            })
-            .await?;
-            maps.push(map);
         }
         let hs = self.hs.clone();
         let room = room_id.to_owned();
         blocking(move || hs.resolve_room_states(&room, maps)).await
+    }
+
+    /// The state after an event this server does not hold in the room's graph, as `origin`
+    /// reports it: the state before it (`/state_ids`, fetching the events we lack one by one,
+    /// or the whole of `/state` if we lack many) and the event itself. What is fetched is
+    /// stored as outliers, each checked against its own auth events.
+    pub(crate) async fn state_after(
+        &self,
+        origin: &str,
+        room_id: &str,
+        rules: &RoomVersionRules,
+        event_id: &str,
+    ) -> Result<NamedState, FedError> {
+        let query = format!("{}?event_id={}", enc(room_id), enc(event_id));
+        let answer = self
+            .client
+            .request(&self.hs, Method::GET, origin, &format!("/_matrix/federation/v1/state_ids/{query}"), None)
+            .await?;
+        let list = |field: &str| -> Vec<String> {
+            answer
+                .get(field)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        };
+        let (mut ids, chain) = (list("pdu_ids"), list("auth_chain_ids"));
+        if ids.len() + chain.len() > MAX_FETCHED_EVENTS {
+            return Err(FedError::bad_json("the state answered is larger than this server takes"));
+        }
+        let hs = self.hs.clone();
+        // The event first: it is fetched by itself whatever else is.
+        let wanted: Vec<String> = [event_id.to_owned()].into_iter().chain(ids.iter().cloned()).chain(chain).collect();
+        let lacking = blocking(move || hs.missing_events(&wanted)).await?;
+        let mut pdus = Vec::new();
+        if lacking.len() > MAX_SINGLE_FETCHES {
+            let answer = self
+                .client
+                .request(&self.hs, Method::GET, origin, &format!("/_matrix/federation/v1/state/{query}"), None)
+                .await?;
+            pdus.extend(self.verify_all(rules, answer.get("auth_chain")).await);
+            pdus.extend(self.verify_all(rules, answer.get("pdus")).await);
+        }
+        let have: HashSet<String> = pdus.iter().map(|p| p.event_id.clone()).collect();
+        for id in lacking.iter().filter(|id| !have.contains(*id)).take(MAX_SINGLE_FETCHES + 1) {
+            let path = format!("/_matrix/federation/v1/event/{}", enc(id));
+            match self.client.request(&self.hs, Method::GET, origin, &path, None).await {
+                Ok(answer) => {
+                    let fetched = self.verify_all_of(rules, answer.get("pdus"), 1).await;
+                    pdus.extend(fetched.into_iter().filter(|p| p.event_id == *id));
+                }
+                Err(e) => tracing::info!(%origin, event_id = %id, "fetching a state event: {e}"),
+            }
+        }
+        // The event itself, which the state before it does not include.
+        ids.push(event_id.to_owned());
+        let hs = self.hs.clone();
+        let room = room_id.to_owned();
+        blocking(move || {
+            hs.store_outliers(&room, &pdus)?;
+            hs.state_from_ids(&room, &ids)
+        })
+        .await
     }
 
     /// Verifies a list of PDUs another server sent, keeping those that pass (at most

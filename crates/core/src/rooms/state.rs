@@ -365,21 +365,50 @@ impl Room {
         event_id: &str,
     ) -> Result<u64> {
         let parent = self.info.state_group;
+        let snapshot = parent == 0 || self.info.group_depth >= delta_limit(self.group_map(hs, parent)?.len());
+        let id = self.derive_group(hs, txn, parent, kind, state_key, event_id, snapshot)?;
+        self.info.group_depth = if snapshot { 0 } else { self.info.group_depth + 1 };
+        self.changed_state.insert((kind.to_owned(), state_key.to_owned()), event_id.to_owned());
+        self.info.state_group = id;
+        Ok(id)
+    }
+
+    /// A new group: `parent`'s state with `event_id` at `(kind, state_key)`, stored as a delta
+    /// over `parent` (history taken by backfill: a chain no longer than one batch).
+    pub(crate) fn step_group(
+        &mut self,
+        hs: &Homeserver,
+        txn: &mut Txn,
+        parent: u64,
+        kind: &str,
+        state_key: &str,
+        event_id: &str,
+    ) -> Result<u64> {
+        self.derive_group(hs, txn, parent, kind, state_key, event_id, parent == 0)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn derive_group(
+        &mut self,
+        hs: &Homeserver,
+        txn: &mut Txn,
+        parent: u64,
+        kind: &str,
+        state_key: &str,
+        event_id: &str,
+        snapshot: bool,
+    ) -> Result<u64> {
         let entry = (txn.key_nid(hs, kind, state_key)?, txn.event_nid(hs, event_id)?);
         let mut full = (*self.group_map(hs, parent)?).clone();
         full.insert(entry.0, entry.1);
         let id = txn.new_group();
-        if parent == 0 || self.info.group_depth >= delta_limit(full.len()) {
-            self.info.group_depth = 0;
+        if snapshot {
             put_group(txn, id, None, full.entries());
         } else {
-            self.info.group_depth += 1;
             put_group(txn, id, Some(parent), &[entry]);
         }
         self.pending_groups.insert(id, Arc::new(full));
         self.pending_steps.insert(id, (parent, kind.to_owned(), state_key.to_owned(), event_id.to_owned()));
-        self.changed_state.insert((kind.to_owned(), state_key.to_owned()), event_id.to_owned());
-        self.info.state_group = id;
         Ok(id)
     }
 }
