@@ -60,13 +60,17 @@ impl Homeserver {
     }
 
     /// The state groups after a room's forward `extremities`, each once, in order. An
-    /// extremity held without metadata counts as the empty state.
+    /// extremity whose state is not held (which no accepted event should be) is left out, not
+    /// taken as the empty state: that would put every key of the room in conflict.
     pub(crate) fn extremity_groups(&self, extremities: &[String]) -> Result<Vec<u64>> {
         let mut groups = Vec::new();
         for id in extremities {
-            let g = self.event_meta(id)?.map_or(0, |m| m.after);
-            if !groups.contains(&g) {
-                groups.push(g);
+            let Some(meta) = self.event_meta(id)?.filter(|m| !m.outlier) else {
+                tracing::warn!(event_id = %id, "a forward extremity without state is left out of the room's state");
+                continue;
+            };
+            if !groups.contains(&meta.after) {
+                groups.push(meta.after);
             }
         }
         Ok(groups)
@@ -189,5 +193,29 @@ mod tests {
         assert_eq!(extremities, expected);
         let current = hs.current_state_id(&room_id, "m.room.member", bob).unwrap();
         assert_eq!(current.as_deref(), Some(a.event_id.as_str()), "the later of two equal members wins");
+    }
+
+    /// A forward extremity whose state is not held is left out of the room's state instead of
+    /// counting as the empty state: the room's state after the next event is that event's own.
+    #[test]
+    fn an_extremity_without_state_is_not_the_empty_state() {
+        let (_dir, hs, _, room_id, auth) = public_room();
+        let bob = "@bob:remote.org";
+        let info = hs.room_info(&room_id).unwrap().unwrap();
+        let join = remote(json!({
+            "type": "m.room.member", "state_key": bob, "sender": bob, "room_id": room_id,
+            "content": { "membership": "join" }, "auth_events": auth, "prev_events": info.extremities,
+            "depth": info.depth + 1, "origin_server_ts": 1, "hashes": { "sha256": "x" }, "signatures": {},
+        }));
+        hs.write(|txn| {
+            let mut info = hs.room_info(&room_id)?.unwrap();
+            info.extremities.push("$held-nowhere".into());
+            txn.put_json(crate::tables::ROOMS, crate::tables::key(&[&room_id]), &info);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(hs.receive_pdu(&room_id, &join, None).unwrap(), Received::Accepted);
+        let after = hs.event_meta(&join.event_id).unwrap().unwrap().after;
+        assert_eq!(hs.room_info(&room_id).unwrap().unwrap().state_group, after, "no resolution against nothing");
     }
 }
