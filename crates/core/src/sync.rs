@@ -15,6 +15,11 @@ use crate::rooms::state::StateMap;
 use crate::server::Homeserver;
 use crate::tables::{PRESENCE, TIMELINE, key, key_pos};
 
+/// The most threads one sync's rooms are shared out over.
+const SYNC_THREADS: usize = 4;
+/// Below this many rooms a thread, one thread does it all.
+const ROOMS_PER_THREAD: usize = 16;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SyncToken {
     pub pos: u64,
@@ -59,17 +64,22 @@ impl Homeserver {
         let mut leave = Map::new();
         let mut knock = Map::new();
         let account_data = self.account_data_since(req.user_id, since_pos.unwrap_or(0))?;
-        for (room_id, row) in self.memberships(req.user_id)? {
-            if row.pos > to.pos || !req.filter.room.room_allowed(&room_id) {
-                continue;
+        let memberships: Vec<(String, MembershipRow)> = self
+            .memberships(req.user_id)?
+            .into_iter()
+            .filter(|(room_id, row)| row.pos <= to.pos && req.filter.room.room_allowed(room_id))
+            .collect();
+        let joined: Vec<&(String, MembershipRow)> =
+            memberships.iter().filter(|(_, r)| r.membership == "join").collect();
+        for ((room_id, _), v) in joined.iter().zip(self.sync_rooms(req, &joined, to, &account_data)?) {
+            if let Some(v) = v {
+                join.insert(room_id.clone(), v);
             }
+        }
+        for (room_id, row) in memberships {
             let changed = since_pos.is_none_or(|s| row.pos > s);
             match row.membership.as_str() {
-                "join" => {
-                    if let Some(v) = self.sync_joined(req, &room_id, &row, to, &account_data)? {
-                        join.insert(room_id, v);
-                    }
-                }
+                "join" => {}
                 "invite" if changed => {
                     let events = self.stripped_state(&room_id, &row.event_id)?;
                     invite.insert(room_id, json!({ "invite_state": { "events": events } }));
@@ -129,6 +139,34 @@ impl Homeserver {
             "device_unused_fallback_key_types": self.unused_fallback_key_types(req.user_id, req.device_id)?,
         });
         Ok((body, any || req.since.is_none()))
+    }
+
+    /// The joined rooms' parts of a sync, in order. Rooms are independent: many of them (an
+    /// initial sync) are shared out over the machine's cores.
+    fn sync_rooms(
+        &self,
+        req: &SyncRequest<'_>,
+        rooms: &[&(String, MembershipRow)],
+        to: SyncToken,
+        account_data: &[(String, String, Value)],
+    ) -> Result<Vec<Option<Value>>> {
+        let one = |(room_id, row): &(String, MembershipRow)| self.sync_joined(req, room_id, row, to, account_data);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(SYNC_THREADS);
+        if threads < 2 || rooms.len() < ROOMS_PER_THREAD * 2 {
+            return rooms.iter().map(|r| one(r)).collect();
+        }
+        let chunk = rooms.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = rooms
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || part.iter().map(|r| one(r)).collect::<Result<Vec<_>>>()))
+                .collect();
+            let mut out = Vec::with_capacity(rooms.len());
+            for part in parts {
+                out.extend(part.join().map_err(|_| Error::internal("a sync thread panicked"))??);
+            }
+            Ok(out)
+        })
     }
 
     /// The state after the last event at or before `pos` in a room.
@@ -407,5 +445,40 @@ impl Homeserver {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::SyncRequest;
+    use crate::filter::Filter;
+
+    /// Enough rooms that an initial sync shares them out over threads: every room is there,
+    /// each with its own timeline, the same as room by room.
+    #[test]
+    fn an_initial_sync_of_many_rooms_has_each_room_whole() {
+        let (_dir, hs) = crate::server::test_server();
+        let alice = hs.create_account("alice", None, false).unwrap();
+        let mut sent = Vec::new();
+        for n in 0..40 {
+            let room = hs.create_room(&alice, Default::default()).unwrap();
+            let id =
+                hs.send_message(&alice, "D", &room, "m.room.message", &format!("t{n}"), json!({"body": n})).unwrap();
+            sent.push((room, id));
+        }
+        let filter = Filter::default();
+        let req = SyncRequest { user_id: &alice, device_id: "D", since: None, full_state: false, filter: &filter };
+        let (body, _) = hs.sync_once(&req).unwrap();
+        let join = body["rooms"]["join"].as_object().unwrap();
+        assert_eq!(join.len(), 40);
+        for (room, id) in &sent {
+            let timeline = join[room]["timeline"]["events"].as_array().unwrap();
+            assert_eq!(timeline.last().unwrap()["event_id"], id.as_str(), "{room}");
+            let state = join[room]["state"]["events"].as_array().unwrap();
+            let create = |e: &&serde_json::Value| e["type"] == "m.room.create";
+            assert!(timeline.iter().chain(state).any(|e| create(&e)), "{room} without its create event");
+        }
     }
 }
