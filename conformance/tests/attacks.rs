@@ -166,6 +166,43 @@ fn a_deep_chain_of_made_up_history_costs_a_bounded_number_of_requests() {
     s.unharmed(&before);
 }
 
+/// An event after a gap whose prev event the hostile server will not show: it answers the
+/// state before that prev event (the room's real state) but not the prev event itself, a
+/// state event that would have changed it. The state after the gap is not known, so the event
+/// is not taken on a state made up without it.
+#[test]
+fn a_gap_whose_prev_event_is_withheld_is_not_filled_with_made_up_state() {
+    let s = Scene::new();
+    let before = s.state();
+    let (hidden_id, _) = s.event(
+        "m.room.member",
+        Some(&s.mallory),
+        &s.mallory,
+        json!({ "membership": "join", "displayname": "hidden" }),
+    );
+    let (_, template) = s.message("after a withheld event");
+    let mut event = template;
+    for k in ["signatures", "hashes"] {
+        event.as_object_mut().unwrap().remove(k);
+    }
+    event["prev_events"] = json!([hidden_id]);
+    let (id, pdu) = s.hostile.identity.pdu(event);
+    let state_ids: Vec<String> = before.iter().map(|(_, _, id)| id.clone()).collect();
+    let hidden = enc(&hidden_id);
+    s.hostile.script(move |r| {
+        if r.path.starts_with("/_matrix/federation/v1/get_missing_events") {
+            return Some(Reply::Json(200, json!({ "events": [] })));
+        }
+        if r.path.starts_with("/_matrix/federation/v1/state_ids") && r.path.contains(&hidden) {
+            return Some(Reply::Json(200, json!({ "pdu_ids": state_ids.clone(), "auth_chain_ids": [] })));
+        }
+        None
+    });
+    s.deliver(vec![pdu]);
+    assert!(!s.visible(&id), "an event was taken on a state without its withheld prev event");
+    s.unharmed(&before);
+}
+
 #[test]
 fn more_than_twenty_prev_events_are_refused() {
     let s = Scene::new();

@@ -218,12 +218,16 @@ impl Federation {
                 Err(e) => tracing::info!(%origin, event_id = %id, "fetching a state event: {e}"),
             }
         }
-        // The event itself, which the state before it does not include.
+        // The event itself, which the state before it does not include: without it the state
+        // after it is not known (its own change would be missing), and none is made up.
         ids.push(event_id.to_owned());
         let hs = self.hs.clone();
-        let room = room_id.to_owned();
+        let (room, event) = (room_id.to_owned(), event_id.to_owned());
         blocking(move || {
             hs.store_outliers(&room, &pdus)?;
+            if !hs.missing_events(std::slice::from_ref(&event))?.is_empty() {
+                return Err(tandem_core::Error::not_found(format!("{event} could not be fetched")));
+            }
             hs.state_from_ids(&room, &ids)
         })
         .await
