@@ -9,6 +9,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// glibc's allocator keeps a heap per thread that allocated, and the blocking pool's threads
+// each grow one under concurrent writes (about a third of the peak memory with 32 senders);
+// mimalloc gives freed memory back.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Tandem, a Matrix homeserver.
 #[derive(Parser)]
 #[command(version, about)]

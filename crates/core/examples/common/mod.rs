@@ -22,6 +22,7 @@ pub fn server_with_room(version: Option<&str>) -> (tempfile::TempDir, Arc<Homese
 }
 
 /// Adds local users `m{from}`..=`m{to}` to `room`, one join each.
+#[allow(dead_code)]
 pub fn join_members(hs: &Homeserver, room: &str, from: usize, to: usize) {
     for i in from..=to {
         let user = hs.create_account(&format!("m{i}"), None, false).expect("account");
