@@ -21,7 +21,9 @@ pub struct Homeserver {
     pub(crate) server_name: String,
     /// Held while a write is prepared and applied: positions are handed out in commit order,
     /// so a reader that saw position `n` has seen everything below it.
-    writer: Mutex<()>,
+    /// Fair: a writer in a tight loop (a busy room's sends) cannot starve another waiting for
+    /// its turn (a receipt whose resolution ran outside the lock).
+    writer: parking_lot::FairMutex<()>,
     stream: AtomicU64,
     state_group: AtomicU64,
     /// Bumped after every commit and every ephemeral change; long-polling syncs wait on it.
@@ -111,7 +113,7 @@ impl Homeserver {
             db,
             key,
             server_name: server_name.to_owned(),
-            writer: Mutex::new(()),
+            writer: parking_lot::FairMutex::new(()),
             stream: AtomicU64::new(stream),
             state_group: AtomicU64::new(state_group),
             wake: tokio::sync::watch::Sender::new(0),
@@ -142,7 +144,7 @@ impl Homeserver {
 
     /// Runs `f` as the only writer, then applies its batch durably and publishes its positions.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Txn) -> Result<T>) -> Result<T> {
-        let _guard = lock(&self.writer);
+        let _guard = self.writer.lock();
         let start = self.stream.load(Ordering::Acquire);
         let group = self.state_group.load(Ordering::Acquire);
         let mut txn = Txn {
