@@ -180,17 +180,7 @@ impl Federation {
             .client
             .request(&self.hs, Method::GET, origin, &format!("/_matrix/federation/v1/state_ids/{query}"), None)
             .await?;
-        let list = |field: &str| -> Vec<String> {
-            answer
-                .get(field)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        };
-        let (mut ids, chain) = (list("pdu_ids"), list("auth_chain_ids"));
+        let (mut ids, chain) = (event_ids(&answer, "pdu_ids"), event_ids(&answer, "auth_chain_ids"));
         if ids.len() + chain.len() > MAX_FETCHED_EVENTS {
             return Err(FedError::bad_json("the state answered is larger than this server takes"));
         }

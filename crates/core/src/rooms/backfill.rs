@@ -116,7 +116,7 @@ impl Homeserver {
                             None => match supplied.get(prev.as_str()) {
                                 Some(g) => *g,
                                 None if self.is_root(&prev)? => {
-                                    let root = room.step_group(self, txn, 0, "m.room.create", "", &prev)?;
+                                    let root = room.derive_group(self, txn, 0, "m.room.create", "", &prev, true)?;
                                     supplied.insert(prev.clone(), root);
                                     root
                                 }
@@ -156,7 +156,8 @@ impl Homeserver {
                 let after = match event.state_key() {
                     Some(state_key) => {
                         let kind = event.kind.as_str().to_owned();
-                        room.step_group(self, txn, before, &kind, state_key, &pdu.event_id)?
+                        // A delta: the chain is no longer than one batch.
+                        room.derive_group(self, txn, before, &kind, state_key, &pdu.event_id, before == 0)?
                     }
                     None => before,
                 };

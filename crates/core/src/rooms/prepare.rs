@@ -93,26 +93,36 @@ impl Homeserver {
         let mut prepared =
             Prepared { seen: Some((room.info.extremities.clone(), room.info.state_group)), ..Default::default() };
         let prevs = event_ids(&pdu.json, "prev_events");
-        let (before_group, before) = match state_before {
-            Some(map) => (None, Arc::new(map.clone())),
-            None => {
-                let Some(groups) = self.prev_groups(&prevs)? else { return Ok(prepared) };
-                match groups.as_slice() {
-                    [only] => (Some(*only), room.group_map(self, *only)?),
-                    _ => {
-                        let maps: Vec<_> = groups.iter().map(|g| room.group_map(self, *g)).collect::<Result<_>>()?;
-                        let map = Arc::new(self.resolve_states(&room, &Pending::default(), &maps)?);
-                        prepared.before = Some((groups, map.clone()));
-                        (None, map)
-                    }
-                }
-            }
+        // Most events follow the room's one extremity: nothing to resolve, no state to load.
+        let groups = match state_before {
+            Some(_) => None,
+            None => match self.prev_groups(&prevs)? {
+                Some(groups) => Some(groups),
+                None => return Ok(prepared),
+            },
+        };
+        let before_group = match groups.as_deref() {
+            Some([only]) => Some(*only),
+            _ => None,
         };
         let linear =
             before_group == Some(room.info.state_group) && room.info.extremities.iter().all(|e| prevs.contains(e));
         if linear {
             return Ok(prepared);
         }
+        let before = match (state_before, groups) {
+            (Some(map), _) => Arc::new(map.clone()),
+            (None, None) => return Ok(prepared),
+            (None, Some(groups)) => match groups.as_slice() {
+                [only] => room.group_map(self, *only)?,
+                _ => {
+                    let maps: Vec<_> = groups.iter().map(|g| room.group_map(self, *g)).collect::<Result<_>>()?;
+                    let map = Arc::new(self.resolve_states(&room, &Pending::default(), &maps)?);
+                    prepared.before = Some((groups, map.clone()));
+                    map
+                }
+            },
+        };
 
         // The state after the event. A state event's own nids are handed out now (in a write of
         // their own) so that the resolution can name it; the write that stores it finds them.

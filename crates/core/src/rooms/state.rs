@@ -373,22 +373,10 @@ impl Room {
         Ok(id)
     }
 
-    /// A new group: `parent`'s state with `event_id` at `(kind, state_key)`, stored as a delta
-    /// over `parent` (history taken by backfill: a chain no longer than one batch).
-    pub(crate) fn step_group(
-        &mut self,
-        hs: &Homeserver,
-        txn: &mut Txn,
-        parent: u64,
-        kind: &str,
-        state_key: &str,
-        event_id: &str,
-    ) -> Result<u64> {
-        self.derive_group(hs, txn, parent, kind, state_key, event_id, parent == 0)
-    }
-
+    /// A new group: `parent`'s state with `event_id` at `(kind, state_key)`, stored whole
+    /// (`snapshot`) or as a delta over `parent`.
     #[allow(clippy::too_many_arguments)]
-    fn derive_group(
+    pub(crate) fn derive_group(
         &mut self,
         hs: &Homeserver,
         txn: &mut Txn,
