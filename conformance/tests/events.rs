@@ -123,6 +123,9 @@ fn redaction_strips_content() {
     bob.join(&room);
     let mine = bob.send_text(&room, "oops");
     let theirs = alice.send_text(&room, "admin text");
+    // Read once before the redaction: a server that keeps what it read must not keep serving it.
+    let before = alice.get(&format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(&mine))).expect(200);
+    assert_eq!(before["content"]["body"], "oops", "{before}");
     // Bob may redact his own event, not Alice's.
     let r =
         bob.put(&format!("/_matrix/client/v3/rooms/{}/redact/{}/{}", enc(&room), enc(&theirs), unique("r")), json!({}));

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tandem_conformance::bench::servers::{self, Running};
-use tandem_conformance::bench::stats::memory_kb;
+use tandem_conformance::bench::stats::{memory_kb, reset_peak};
 use tandem_conformance::bench::workloads;
 
 struct Options {
@@ -101,20 +101,33 @@ fn run(server: Running, o: &Options, restart: impl FnOnce(Running) -> Running) -
     let startup_empty = server.startup.as_secs_f64() * 1000.0;
     std::thread::sleep(Duration::from_secs(2));
     let idle = memory_kb(server.pid).0 as f64 / 1024.0;
+    // The peak of the whole run is the highest of the workloads' own peaks, each printed so
+    // that a high one can be told apart.
+    let mut peak = 0f64;
+    let mut phase_peak = |what: &str| {
+        let p = memory_kb(server.pid).1 as f64 / 1024.0;
+        eprintln!("[{}] peak RSS during {what}: {p:.1} MB", server.name);
+        peak = peak.max(p);
+        reset_peak(server.pid);
+    };
     eprintln!("[{}] sending, 1 sender, {} messages", server.name, o.messages);
     let (cpu0, disk0) = (server.cpu_seconds(), server.disk_bytes());
     let one = workloads::sending(&addr, &format!("{tag}o"), o.messages, 1);
     let (cpu1, disk1) = (server.cpu_seconds(), server.disk_bytes());
+    phase_peak("start-up and 1 sender");
     let thousands = o.messages as f64 / 1000.0;
     eprintln!("[{}] sending, {} senders", server.name, o.senders);
     let many = workloads::sending(&addr, &format!("{tag}m"), o.messages, o.senders);
+    phase_peak("N senders");
     eprintln!("[{}] delivery, {} samples", server.name, o.delivery);
     let (d50, d99) = workloads::delivery(&addr, &tag, o.delivery);
+    phase_peak("delivery");
     eprintln!("[{}] rooms and joins, {}", server.name, o.create);
     let (created, joined) = workloads::rooms_and_joins(&addr, &tag, o.create);
+    phase_peak("rooms and joins");
     eprintln!("[{}] initial sync, {} rooms × {} messages", server.name, o.rooms, o.room_messages);
     let (initial, incremental) = workloads::initial_sync(&addr, &tag, o.rooms, o.room_messages);
-    let peak = memory_kb(server.pid).1 as f64 / 1024.0;
+    phase_peak("initial sync");
     // Roughly the events written so far; top up to the start-up database size.
     let written = 2 * o.messages + o.delivery + o.rooms * (o.room_messages + 8) + o.create * 9 + o.senders * 8;
     if o.startup_events > written {

@@ -32,6 +32,8 @@ pub struct Homeserver {
     /// The authorization view of events read lately, the most used [`AUTH_CACHE_EVENTS`].
     pub(crate) auth_cache: Mutex<lru::LruCache<String, Arc<tandem_state_res::AuthEvent>>>,
     pub(crate) group_cache: crate::rooms::state::GroupCache,
+    /// Events' client forms, as far as they do not depend on the reader.
+    pub(crate) rendered: crate::rooms::render::RenderCache,
     /// The integers standing for event ids and state keys in states.
     pub(crate) nids: crate::rooms::nids::Nids,
     me: Weak<Homeserver>,
@@ -120,6 +122,7 @@ impl Homeserver {
             ephemeral: crate::ephemeral::Ephemeral::new(),
             auth_cache: Mutex::new(lru::LruCache::new(AUTH_CACHE_EVENTS)),
             group_cache: crate::rooms::state::group_cache(),
+            rendered: crate::rooms::render::render_cache(),
             nids,
         }))
     }

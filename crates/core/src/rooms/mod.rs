@@ -13,6 +13,7 @@ pub mod read;
 pub mod receive;
 pub mod relations;
 pub mod remote;
+pub(crate) mod render;
 mod resolve;
 pub mod send;
 pub mod state;

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{EventMeta, version_rules};
+use super::EventMeta;
 use crate::error::{Error, Result};
 use crate::server::Homeserver;
 
@@ -30,27 +30,13 @@ pub enum Access {
 impl Homeserver {
     /// An event in the client-server format, or `None` if the server does not have it.
     pub fn client_event(&self, event_id: &str, viewer: Option<Viewer<'_>>) -> Result<Option<Value>> {
-        let (Some(pdu), Some(meta)) = (self.pdu(event_id)?, self.event_meta(event_id)?) else { return Ok(None) };
-        let version = self.room_version(&meta.room_id)?;
-        let mut pdu = pdu;
-        let mut unsigned = Map::new();
-        if let Some(redaction_id) = &meta.redacted_by {
-            let (_, rules) = version_rules(&version)?;
-            if let Ok(ruma::CanonicalJsonValue::Object(obj)) =
-                ruma::CanonicalJsonValue::try_from(Value::Object(pdu.clone()))
-                && let Ok(redacted) = ruma::canonical_json::redact(obj, &rules.redaction, None)
-                && let Ok(Value::Object(back)) = serde_json::to_value(&redacted)
-            {
-                pdu = back;
-            }
-            if let Some(because) = self.client_event(redaction_id, None)? {
-                unsigned.insert("redacted_because".into(), because);
-            }
-        }
-        let ts = pdu.get("origin_server_ts").and_then(Value::as_u64).unwrap_or(0);
-        unsigned.insert("age".into(), Self::now_ms().saturating_sub(ts).into());
+        let Some(meta) = self.event_meta(event_id)? else { return Ok(None) };
+        let Some(rendered) = self.rendered(event_id, &meta)? else { return Ok(None) };
+        let mut out = rendered.fields.clone();
+        let mut unsigned = rendered.unsigned.clone();
+        unsigned.insert("age".into(), Self::now_ms().saturating_sub(rendered.ts).into());
         if let (Some(v), Some(device)) = (viewer, &meta.device_id)
-            && pdu.get("sender").and_then(Value::as_str) == Some(v.user_id)
+            && rendered.sender() == Some(v.user_id)
             && v.device_id == Some(device.as_str())
             && let Some(txn_id) = &meta.txn_id
         {
@@ -63,11 +49,11 @@ impl Homeserver {
             let membership = match self.visibility_at(&meta, v.user_id)?.1 {
                 Some(m) if !meta.outlier => m,
                 _ if meta.outlier
-                    && pdu.get("type").and_then(Value::as_str) == Some("m.room.member")
-                    && pdu.get("state_key").and_then(Value::as_str) == Some(v.user_id) =>
+                    && rendered.kind() == Some("m.room.member")
+                    && rendered.state_key() == Some(v.user_id) =>
                 {
                     // An out-of-band membership (an invite or its rejection) has no state.
-                    pdu.get("content")
+                    out.get("content")
                         .and_then(|c| c.get("membership"))
                         .and_then(Value::as_str)
                         .unwrap_or("leave")
@@ -77,30 +63,6 @@ impl Homeserver {
             };
             unsigned.insert("membership".into(), membership.into());
         }
-        if let Some(prev) = &meta.prev_state {
-            unsigned.insert("replaces_state".into(), prev.clone().into());
-            if let Some(prev_pdu) = self.pdu(prev)?
-                && let Some(content) = prev_pdu.get("content")
-            {
-                unsigned.insert("prev_content".into(), content.clone());
-                if let Some(sender) = prev_pdu.get("sender") {
-                    unsigned.insert("prev_sender".into(), sender.clone());
-                }
-            }
-        }
-        let mut out = Map::new();
-        for field in ["type", "content", "sender", "origin_server_ts", "state_key", "redacts"] {
-            if let Some(v) = pdu.remove(field) {
-                out.insert(field.into(), v);
-            }
-        }
-        // v11 moved `redacts` into the content; clients still read the top-level one.
-        if out.get("type").and_then(Value::as_str) == Some("m.room.redaction")
-            && !out.contains_key("redacts")
-            && let Some(target) = out.get("content").and_then(|c| c.get("redacts")).cloned()
-        {
-            out.insert("redacts".into(), target);
-        }
         if meta.redacted_by.is_none()
             && meta.related
             && let Some(v) = viewer
@@ -108,8 +70,6 @@ impl Homeserver {
         {
             unsigned.insert("m.relations".into(), bundle);
         }
-        out.insert("event_id".into(), event_id.into());
-        out.insert("room_id".into(), meta.room_id.clone().into());
         out.insert("unsigned".into(), Value::Object(unsigned));
         Ok(Some(Value::Object(out)))
     }
