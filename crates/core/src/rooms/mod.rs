@@ -283,6 +283,11 @@ impl Homeserver {
         self.get_json(PDUS, &key(&[event_id]))
     }
 
+    /// The stored PDU of an event, its JSON as stored.
+    pub(crate) fn pdu_bytes(&self, event_id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get(PDUS, &key(&[event_id]))?)
+    }
+
     /// The authorization view of a stored event, cached.
     pub(crate) fn auth_event(&self, version: &RoomVersion, event_id: &str) -> Result<Arc<AuthEvent>> {
         if let Some(e) = lock(&self.auth_cache).get(event_id) {

@@ -37,7 +37,7 @@ pub(crate) struct Rendered {
     pub unsigned: Map<String, Value>,
     /// `origin_server_ts`, for `age`.
     pub ts: u64,
-    /// Roughly the bytes it holds: twice its stored PDU's size, and what it borrowed.
+    /// Roughly the bytes it holds: twice its stored PDU's size, and what it took from others.
     weight: usize,
 }
 
@@ -68,7 +68,7 @@ impl Homeserver {
         {
             return Ok(Some(kept));
         }
-        let Some(raw) = self.db.get(crate::tables::PDUS, &crate::tables::key(&[event_id]))? else { return Ok(None) };
+        let Some(raw) = self.pdu_bytes(event_id)? else { return Ok(None) };
         let mut weight = raw.len() * 2 + 256;
         let mut pdu: Map<String, Value> = serde_json::from_slice(&raw)?;
         let mut unsigned = Map::new();
@@ -94,13 +94,14 @@ impl Homeserver {
         let ts = pdu.get("origin_server_ts").and_then(Value::as_u64).unwrap_or(0);
         if let Some(prev) = &meta.prev_state {
             unsigned.insert("replaces_state".into(), prev.clone().into());
-            if let Some(prev_pdu) = self.pdu(prev)?
-                && let Some(content) = prev_pdu.get("content")
-            {
-                weight += content.to_string().len() * 2;
-                unsigned.insert("prev_content".into(), content.clone());
-                if let Some(sender) = prev_pdu.get("sender") {
-                    unsigned.insert("prev_sender".into(), sender.clone());
+            if let Some(raw) = self.pdu_bytes(prev)? {
+                let mut prev_pdu: Map<String, Value> = serde_json::from_slice(&raw)?;
+                if let Some(content) = prev_pdu.remove("content") {
+                    weight += raw.len() * 2;
+                    unsigned.insert("prev_content".into(), content);
+                    if let Some(sender) = prev_pdu.remove("sender") {
+                        unsigned.insert("prev_sender".into(), sender);
+                    }
                 }
             }
         }
