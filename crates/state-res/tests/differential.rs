@@ -2,9 +2,13 @@
 //! resolved by both, at every merge of two forks and over all forks at the end, and every
 //! generated event authorized by both.
 //!
-//! `TANDEM_DIFF_CASES` (default 2100), `TANDEM_DIFF_VERSIONS` (default `10,11,12`) and
-//! `TANDEM_DIFF_SEED` (a number, or `random`) tune a run. A failure prints its seed and the
-//! smallest number of steps with that seed that still fails, with the events of that case.
+//! `TANDEM_DIFF_CASES` (default 2100), `TANDEM_DIFF_VERSIONS` (default `3` to `12`: every
+//! version of state resolution v2 and v2.1 whose event ids are hashes) and `TANDEM_DIFF_SEED`
+//! (a number, or `random`) tune a run. A failure prints its seed and the smallest number of
+//! steps with that seed that still fails, with the events of that case.
+//!
+//! One case in [`LONG_EVERY`] grows a room of several hundred events; in every case one event
+//! in [`STALE_AUTH`] cites auth events from an older state of its fork or from another fork.
 
 mod support;
 
@@ -14,6 +18,15 @@ use serde_json::Value;
 use support::room_gen::{Oracle, Room, State};
 use support::ruma_oracle::RumaRoom;
 use tandem_state_res::{AuthEvent, EventType, MemoryStore, RoomVersion, authorize, resolve_strings};
+
+/// One case in this many runs several hundred steps instead of 20 to 70 (about half the
+/// random events are refused): [`LONG_STEPS`] against ruma, [`LONG_STEPS_SYNAPSE`] against
+/// Synapse, whose Python resolution slows down faster with the room's size.
+const LONG_EVERY: u64 = 25;
+const LONG_STEPS: u64 = 600;
+const LONG_STEPS_SYNAPSE: u64 = 300;
+/// How often an event cites stale or other-fork auth events.
+const STALE_AUTH: f64 = 0.1;
 
 struct Both {
     version: &'static str,
@@ -124,13 +137,13 @@ struct Case {
     steps: usize,
 }
 
-/// Runs one case; the mismatches found, and the room's events.
 /// Generates the room of a case: its events, and the lists of state sets resolved in it (at
 /// each merge, and over all forks at the end).
 fn generate(case: &Case) -> (Both, Room, Vec<Vec<State>>) {
     let Case { version, seed, steps } = *case;
     let mut both = Both::new(version, seed % 2 == 0);
     let mut room = Room::new(version, seed, 2 + (seed % 3) as usize, 3);
+    room.stale_auth = STALE_AUTH;
     let forks = 2 + (seed % 4) as usize;
     room.bootstrap(&mut both, forks);
     let mut resolutions: Vec<Vec<State>> = Vec::new();
@@ -139,12 +152,77 @@ fn generate(case: &Case) -> (Both, Room, Vec<Vec<State>>) {
     (both, room, resolutions)
 }
 
-fn run(case: &Case) -> (Vec<String>, Vec<Value>, usize) {
+/// Runs one case, counted in `tally`; the mismatches found, the room's events, and the
+/// authorizations of the known divergence.
+fn run(case: &Case, tally: &mut Tally) -> (Vec<String>, Vec<Value>, usize) {
     let (mut both, room, resolutions) = generate(case);
+    tally.room(&room);
     for (i, sets) in resolutions.iter().enumerate() {
+        tally.count(sets);
         both.compare(sets, &format!("resolution {i} of {}", resolutions.len()));
     }
     (both.mismatches, room.events, both.known)
+}
+
+/// The room versions compared, from `TANDEM_DIFF_VERSIONS`.
+fn versions() -> Vec<&'static str> {
+    match std::env::var("TANDEM_DIFF_VERSIONS") {
+        Ok(list) => list.split(',').map(|v| &*String::leak(v.trim().to_owned())).collect(),
+        Err(_) => vec!["3", "4", "5", "6", "7", "8", "9", "10", "11", "12"],
+    }
+}
+
+/// The `i`th case from `base`: versions in turn, and now and then a long room of `long` to
+/// 1.5 × `long` steps.
+fn nth_case(i: u64, base: u64, versions: &[&'static str], long: u64) -> Case {
+    let seed = base.wrapping_add(i);
+    let steps = if i % LONG_EVERY == LONG_EVERY - 1 { long + seed % (long / 2) } else { 20 + seed % 50 };
+    Case { version: versions[i as usize % versions.len()], seed, steps: steps as usize }
+}
+
+/// How many resolutions had a conflict on power levels, on the join rules, and on some
+/// user's membership (a race between servers), and how many events the largest room had.
+#[derive(Default)]
+struct Tally {
+    resolutions: usize,
+    power_levels: usize,
+    join_rules: usize,
+    memberships: usize,
+    largest_room: usize,
+    stale_events: usize,
+}
+
+impl Tally {
+    fn count(&mut self, sets: &[State]) {
+        let conflicted = |kind: &str| {
+            sets.iter().flat_map(|s| s.keys()).filter(|(t, _)| t == kind).any(|k| {
+                let first = sets[0].get(k);
+                sets.iter().any(|s| s.get(k) != first)
+            })
+        };
+        self.resolutions += 1;
+        self.power_levels += conflicted("m.room.power_levels") as usize;
+        self.join_rules += conflicted("m.room.join_rules") as usize;
+        self.memberships += conflicted("m.room.member") as usize;
+    }
+
+    fn room(&mut self, room: &Room) {
+        self.largest_room = self.largest_room.max(room.events.len());
+        self.stale_events += room.stale_events;
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "{} resolutions: {} with conflicted power levels, {} with conflicted join rules, {} with a \
+             membership race; largest room {} events; {} events citing stale or other-fork auth events",
+            self.resolutions,
+            self.power_levels,
+            self.join_rules,
+            self.memberships,
+            self.largest_room,
+            self.stale_events
+        )
+    }
 }
 
 fn base_seed() -> u64 {
@@ -174,16 +252,18 @@ fn random_rooms_resolve_as_synapse_does() {
     let mut synapse = support::synapse_oracle::Synapse::start().unwrap();
     let cases: u64 = std::env::var("TANDEM_SYNAPSE_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
     let base = base_seed();
-    let versions = ["10", "11", "12"];
-    let (mut resolved, mut events_total) = (0, 0);
+    let versions = versions();
+    let mut tally = Tally::default();
+    let mut events_total = 0;
     for i in 0..cases {
-        let seed = base.wrapping_add(i);
-        let case = Case { version: versions[i as usize % versions.len()], seed, steps: 20 + (seed % 50) as usize };
+        let case = nth_case(i, base, &versions, LONG_STEPS_SYNAPSE);
+        let seed = case.seed;
         let (both, room, resolutions) = generate(&case);
         let by_synapse = synapse.resolve(case.version, &room.events, &resolutions);
         events_total += room.events.len();
+        tally.room(&room);
         for (n, (sets, synapse_state)) in resolutions.iter().zip(by_synapse).enumerate() {
-            resolved += 1;
+            tally.count(sets);
             let tandem = both.tandem_resolve(sets);
             if tandem != synapse_state {
                 let diff = state_diff("synapse", &synapse_state, &tandem);
@@ -197,7 +277,7 @@ fn random_rooms_resolve_as_synapse_does() {
             }
         }
     }
-    eprintln!("synapse: {cases} cases, {events_total} events, {resolved} resolutions, no difference");
+    eprintln!("synapse: {cases} cases ({versions:?}), {events_total} events, no difference; {}", tally.summary());
 }
 
 #[test]
@@ -205,23 +285,23 @@ fn random_rooms_resolve_as_ruma_does() {
     let cases: u64 = std::env::var("TANDEM_DIFF_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(2100);
     let base = base_seed();
     eprintln!("differential: {cases} cases from base seed {base}");
-    let versions: Vec<&'static str> = match std::env::var("TANDEM_DIFF_VERSIONS") {
-        Ok(list) => list.split(',').map(|v| &*String::leak(v.trim().to_owned())).collect(),
-        Err(_) => vec!["10", "11", "12"],
-    };
+    let versions = versions();
     let mut events_total = 0;
     let mut known_total = 0;
+    let mut tally = Tally::default();
     for i in 0..cases {
-        let seed = base.wrapping_add(i);
-        let case = Case { version: versions[i as usize % versions.len()], seed, steps: 20 + (seed % 50) as usize };
-        let (mismatches, events, known) = run(&case);
+        let case = nth_case(i, base, &versions, LONG_STEPS);
+        let (mismatches, events, known) = run(&case, &mut tally);
         events_total += events.len();
         known_total += known;
         if !mismatches.is_empty() {
             // Shrink: the fewest steps with the same seed that still fail.
-            let smallest =
-                (0..case.steps).map(|steps| Case { steps, ..case }).find(|c| !run(c).0.is_empty()).unwrap_or(case);
-            let (m, events, _) = run(&smallest);
+            let mut scratch = Tally::default();
+            let smallest = (0..case.steps)
+                .map(|steps| Case { steps, ..case })
+                .find(|c| !run(c, &mut scratch).0.is_empty())
+                .unwrap_or(case);
+            let (m, events, _) = run(&smallest, &mut scratch);
             panic!(
                 "room version {} seed {} fails; smallest failing case: {} steps, {} events\n{}\nevents:\n{}",
                 smallest.version,
@@ -234,7 +314,8 @@ fn random_rooms_resolve_as_ruma_does() {
         }
     }
     eprintln!(
-        "differential: {cases} cases, {events_total} events, no difference \
-         ({known_total} authorizations where ruma rejects a join with no join rules in state)"
+        "differential: {cases} cases ({versions:?}), {events_total} events, no difference \
+         ({known_total} authorizations where ruma rejects a join with no join rules in state); {}",
+        tally.summary()
     );
 }

@@ -1,6 +1,8 @@
 //! A seeded generator of random rooms: users of several servers joining, leaving, being
 //! invited, kicked, banned and unbanned, knocking, power levels and join rules changing, in
-//! forks that run concurrently and sometimes merge.
+//! forks that run concurrently and sometimes merge. Optionally ([`Room::stale_auth`]) some
+//! events cite auth events from an older state of their fork or from another fork, as a
+//! lagging or hostile server's events do.
 
 use std::collections::HashMap;
 
@@ -30,6 +32,15 @@ pub struct Room {
     pub by_id: HashMap<String, Value>,
     pub forks: Vec<Fork>,
     pub users: Vec<String>,
+    /// How often an event's auth events are taken from a state seen earlier (in any fork)
+    /// instead of its fork's current one, where that state has the key.
+    pub stale_auth: f64,
+    /// The states forks had, one per accepted event.
+    seen: Vec<State>,
+    /// Accepted events that cite an auth event their fork's state did not hold.
+    pub stale_events: usize,
+    /// Whether the event `make` built last cites such an auth event.
+    made_stale: bool,
     rng: StdRng,
     ts: u64,
 }
@@ -62,6 +73,10 @@ impl Room {
             by_id: HashMap::new(),
             forks: Vec::new(),
             users,
+            stale_auth: 0.0,
+            seen: Vec::new(),
+            stale_events: 0,
+            made_stale: false,
             rng,
             // Timestamps differ between rooms, and so do event ids.
             ts: 1_000_000 + tag * 1_000,
@@ -89,9 +104,18 @@ impl Room {
         let n = self.events.len();
         // Equal timestamps now and then, so the event id tie-break is exercised.
         self.ts += self.rng.random_range(0..3);
+        let stale = if kind != "m.room.create" && !self.seen.is_empty() && self.rng.random_bool(self.stale_auth) {
+            self.seen.choose(&mut self.rng).cloned()
+        } else {
+            None
+        };
         let mut auth: Vec<String> = Vec::new();
+        let mut made_stale = false;
         let mut add = |t: &str, sk: &str| {
-            if let Some(e) = state.get(&(t.to_owned(), sk.to_owned()))
+            let key = (t.to_owned(), sk.to_owned());
+            let chosen = stale.as_ref().and_then(|s| s.get(&key)).or_else(|| state.get(&key));
+            made_stale |= chosen.is_some() && chosen != state.get(&key);
+            if let Some(e) = chosen
                 && !auth.contains(e)
             {
                 auth.push(e.clone());
@@ -116,6 +140,7 @@ impl Room {
                 }
             }
         }
+        self.made_stale = made_stale;
         let mut ev = json!({
             "type": kind,
             "sender": sender,
@@ -164,6 +189,10 @@ impl Room {
         let id = ev["event_id"].as_str().unwrap().to_owned();
         state.insert((kind, sk), id.clone());
         *head = vec![id];
+        if self.stale_auth > 0.0 {
+            self.seen.push(state.clone());
+            self.stale_events += self.made_stale as usize;
+        }
         true
     }
 
