@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::Value;
 use tandem_core::sync::{SyncRequest, SyncToken};
 
 use crate::error::{ApiResult, MatrixError};
@@ -33,7 +34,7 @@ struct SyncQuery {
     set_presence: Option<String>,
 }
 
-async fn sync(State(api): State<Api>, auth: Auth, Q(q): Q<SyncQuery>) -> ApiResult<Json<Value>> {
+async fn sync(State(api): State<Api>, auth: Auth, Q(q): Q<SyncQuery>) -> ApiResult<SyncBody> {
     let since = match q.since.as_deref() {
         Some(s) => Some(SyncToken::parse(s).ok_or_else(|| MatrixError::invalid_param("Invalid since token"))?),
         None => None,
@@ -70,11 +71,20 @@ async fn sync(State(api): State<Api>, auth: Auth, Q(q): Q<SyncQuery>) -> ApiResu
         })
         .await?;
         if any || tokio::time::Instant::now() >= deadline {
-            return Ok(Json(body));
+            return Ok(SyncBody(body));
         }
         if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
-            return Ok(Json(body));
+            return Ok(SyncBody(body));
         }
+    }
+}
+
+/// A sync or sliding sync answer, JSON text as the engine wrote it.
+struct SyncBody(String);
+
+impl IntoResponse for SyncBody {
+    fn into_response(self) -> Response {
+        ([(header::CONTENT_TYPE, "application/json")], self.0).into_response()
     }
 }
 
@@ -91,7 +101,7 @@ async fn sliding_sync(
     auth: Auth,
     Q(q): Q<SlidingQuery>,
     JsonBody(body): JsonBody<tandem_core::sliding::SlidingRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<SyncBody> {
     let body = std::sync::Arc::new(body);
     let timeout = Duration::from_millis(q.timeout.unwrap_or(0)).min(MAX_TIMEOUT);
     let deadline = tokio::time::Instant::now() + timeout;
@@ -102,10 +112,10 @@ async fn sliding_sync(
         let (response, any) =
             blocking(move || hs.sliding_sync(&auth2.user_id, &auth2.device_id, pos.as_deref(), &body2)).await?;
         if any || tokio::time::Instant::now() >= deadline {
-            return Ok(Json(response));
+            return Ok(SyncBody(response));
         }
         if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
-            return Ok(Json(response));
+            return Ok(SyncBody(response));
         }
     }
 }

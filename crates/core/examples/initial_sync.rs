@@ -30,7 +30,7 @@ fn main() {
         let started = Instant::now();
         let (body, _) = hs.sync_once(&req).expect("sync");
         best = best.min(started.elapsed());
-        size = body.to_string().len();
+        size = body.len();
     }
     println!(
         "{} rooms × {per_room} messages: best of {syncs} {:.1} ms, {} KB",

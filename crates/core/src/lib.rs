@@ -22,6 +22,7 @@ pub mod network;
 pub mod outbox;
 pub mod pdu;
 pub mod push;
+mod raw_json;
 pub mod receipts;
 pub mod remote_keys;
 pub mod rooms;

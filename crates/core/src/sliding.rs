@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
+use crate::raw_json::Object;
 use crate::rooms::MembershipRow;
 use crate::rooms::read::Viewer;
 use crate::server::{Homeserver, lock};
@@ -92,7 +93,7 @@ impl Homeserver {
         device_id: &str,
         pos: Option<&str>,
         req: &SlidingRequest,
-    ) -> Result<(Value, bool)> {
+    ) -> Result<(String, bool)> {
         let conn_key = (user_id.to_owned(), device_id.to_owned(), req.conn_id.clone().unwrap_or_default());
         let now = (self.stream_pos(), self.ephemeral_serial());
         let since = match pos {
@@ -162,13 +163,13 @@ impl Homeserver {
         }
 
         let viewer = Viewer { user_id, device_id: Some(device_id) };
-        let mut rooms = Map::new();
+        let mut rooms = Object::new();
         for (room_id, config) in &wanted {
             let Some((bump, _, row)) = ordered.iter().find(|(_, r, _)| r == room_id) else { continue };
             let initial = !sent.contains(room_id);
             let changed_since = if initial { None } else { since.map(|s| s.0) };
             if let Some(room) = self.sliding_room(viewer, room_id, row, config, changed_since, now.0, *bump)? {
-                rooms.insert(room_id.clone(), room);
+                rooms.raw(room_id, &room)?;
                 sent.insert(room_id.clone());
             }
         }
@@ -179,7 +180,8 @@ impl Homeserver {
         if let (false, Some(p)) = (any, pos) {
             // Nothing to say: the client asks again from where it was, so the connection's
             // bookkeeping stays as it is (a long poll may pass here many times).
-            return Ok((json!({ "pos": p, "lists": lists, "rooms": {}, "extensions": extensions }), false));
+            let body = json!({ "pos": p, "lists": lists, "rooms": {}, "extensions": extensions });
+            return Ok((body.to_string(), false));
         }
         let new_pos = format!("{}_{}", now.0, now.1);
         {
@@ -194,11 +196,15 @@ impl Homeserver {
                 conn.positions.remove(0);
             }
         }
-        let mut out = json!({ "pos": new_pos, "lists": lists, "rooms": rooms, "extensions": extensions });
+        let mut out = Object::new();
+        out.field("pos", &new_pos)?
+            .field("lists", &lists)?
+            .raw("rooms", &rooms.finish())?
+            .field("extensions", &extensions)?;
         if let Some(t) = &req.txn_id {
-            out["txn_id"] = t.clone().into();
+            out.field("txn_id", t)?;
         }
-        Ok((out, any || since.is_none()))
+        Ok((out.finish(), any || since.is_none()))
     }
 
     fn passes_filters(
@@ -245,7 +251,7 @@ impl Homeserver {
         changed_since: Option<u64>,
         to: u64,
         bump: u64,
-    ) -> Result<Option<Value>> {
+    ) -> Result<Option<String>> {
         let user_id = viewer.user_id;
         if row.membership != "join" {
             if changed_since.is_some_and(|s| row.pos <= s) {
@@ -259,7 +265,7 @@ impl Homeserver {
                 out["name"] = name.into();
             }
             out[if row.membership == "invite" { "invite_state" } else { "knock_state" }] = stripped.into();
-            return Ok(Some(out));
+            return Ok(Some(out.to_string()));
         }
         let info = self.room_info(room_id)?.ok_or_else(|| Error::internal("room without info"))?;
         let joined_after = changed_since.is_some_and(|s| row.pos > s);
@@ -283,15 +289,15 @@ impl Homeserver {
         let mut senders = BTreeSet::new();
         let mut timeline = Vec::new();
         for (_, id) in &events {
-            if let Some(e) = self.client_event(id, Some(viewer))? {
-                if let Some(s) = e["sender"].as_str() {
+            if let Some((e, rendered)) = self.client_event_text(id, Some(viewer))? {
+                if let Some(s) = rendered.sender() {
                     senders.insert(s.to_owned());
                 }
                 // `$LAZY` also covers whom a membership event in the timeline is about (the
                 // invitee of an invite, the kicked, the banned), as Synapse sends: clients read
                 // `required_state` as the state after the timeline and need those members too.
-                if e["type"] == "m.room.member"
-                    && let Some(target) = e["state_key"].as_str()
+                if rendered.kind() == Some("m.room.member")
+                    && let Some(target) = rendered.state_key()
                 {
                     senders.insert(target.to_owned());
                 }
@@ -313,7 +319,7 @@ impl Homeserver {
             if !state_wanted(config, &kind, &state_key, user_id, &senders) {
                 continue;
             }
-            if let Some(e) = self.client_event(&id, None)? {
+            if let Some((e, _)) = self.client_event_text(&id, None)? {
                 required_state.push(e);
             }
         }
@@ -329,21 +335,21 @@ impl Homeserver {
         // Sliding sync has no thread counts: every thread is in the room's.
         let unread = self.unread_counts(room_id, user_id, row.pos, to)?.total();
         let (notes, lights) = (unread.notifications, unread.highlights);
-        let mut out = json!({
-            "initial": changed_since.is_none() || joined_after,
-            "timeline": timeline,
-            "required_state": required_state,
-            "limited": limited,
-            "prev_batch": format!("t{}", events.first().map_or(to, |(p, _)| p - 1)),
-            "joined_count": joined.len(),
-            "invited_count": invited.len(),
-            "notification_count": notes,
-            "highlight_count": lights,
-            "bump_stamp": bump,
-            "num_live": 0,
-        });
+        let size = timeline.iter().chain(&required_state).map(String::len).sum::<usize>() + 512;
+        let mut out = Object::with_capacity(size);
+        out.field("initial", &(changed_since.is_none() || joined_after))?
+            .raw_array("timeline", timeline.iter().map(String::as_str))?
+            .raw_array("required_state", required_state.iter().map(String::as_str))?
+            .field("limited", &limited)?
+            .field("prev_batch", &format!("t{}", events.first().map_or(to, |(p, _)| p - 1)))?
+            .number("joined_count", joined.len() as u64)?
+            .number("invited_count", invited.len() as u64)?
+            .number("notification_count", notes)?
+            .number("highlight_count", lights)?
+            .number("bump_stamp", bump)?
+            .number("num_live", 0)?;
         if let Some(name) = content("m.room.name", "name").filter(|n| n.as_str().is_some_and(|s| !s.is_empty())) {
-            out["name"] = name;
+            out.field("name", &name)?;
         } else {
             let mut heroes = Vec::new();
             for (member, event_id) in joined.iter().chain(invited.iter()).filter(|(u, _)| u != user_id).take(5) {
@@ -356,12 +362,12 @@ impl Homeserver {
                 }
                 heroes.push(hero);
             }
-            out["heroes"] = heroes.into();
+            out.field("heroes", &heroes)?;
         }
         if let Some(avatar) = content("m.room.avatar", "url") {
-            out["avatar"] = avatar;
+            out.field("avatar", &avatar)?;
         }
-        Ok(Some(out))
+        Ok(Some(out.finish()))
     }
 
     #[allow(clippy::too_many_arguments)]

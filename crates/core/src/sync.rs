@@ -9,6 +9,7 @@ use tandem_storage::Direction;
 
 use crate::error::{Error, Result};
 use crate::filter::Filter;
+use crate::raw_json::Object;
 use crate::rooms::MembershipRow;
 use crate::rooms::read::Viewer;
 use crate::rooms::state::StateMap;
@@ -48,9 +49,9 @@ pub struct SyncRequest<'a> {
 }
 
 impl Homeserver {
-    /// One pass of `/sync`: the response, and whether it carries anything (long-polling waits
-    /// while it does not).
-    pub fn sync_once(&self, req: &SyncRequest<'_>) -> Result<(Value, bool)> {
+    /// One pass of `/sync`: the response as JSON text, and whether it carries anything
+    /// (long-polling waits while it does not).
+    pub fn sync_once(&self, req: &SyncRequest<'_>) -> Result<(String, bool)> {
         let to = SyncToken { pos: self.stream_pos(), serial: self.ephemeral_serial() };
         let since_pos = req.since.map(|s| s.pos);
         if let Some(s) = req.since
@@ -59,7 +60,7 @@ impl Homeserver {
             return Err(Error::invalid_param("since token is from the future"));
         }
         let mut any = false;
-        let mut join = Map::new();
+        let mut join = Object::new();
         let mut invite = Map::new();
         let mut leave = Map::new();
         let mut knock = Map::new();
@@ -73,7 +74,7 @@ impl Homeserver {
             memberships.iter().filter(|(_, r)| r.membership == "join").collect();
         for ((room_id, _), v) in joined.iter().zip(self.sync_rooms(req, &joined, to, &account_data)?) {
             if let Some(v) = v {
-                join.insert(room_id.clone(), v);
+                join.raw(room_id, &v)?;
             }
         }
         for (room_id, row) in memberships {
@@ -122,23 +123,25 @@ impl Homeserver {
         };
         any |= !changed.is_empty() || !left.is_empty();
 
-        let mut rooms = json!({});
-        for (name, map) in [("join", join), ("invite", invite), ("leave", leave), ("knock", knock)] {
+        let mut rooms = Object::new();
+        if !join.is_empty() {
+            rooms.raw("join", &join.finish())?;
+        }
+        for (name, map) in [("invite", invite), ("leave", leave), ("knock", knock)] {
             if !map.is_empty() {
-                rooms[name] = Value::Object(map);
+                rooms.field(name, &map)?;
             }
         }
-        let body = json!({
-            "next_batch": to.to_string(),
-            "rooms": rooms,
-            "account_data": { "events": global },
-            "presence": { "events": presence },
-            "to_device": { "events": to_device },
-            "device_lists": { "changed": changed, "left": left },
-            "device_one_time_keys_count": self.one_time_key_counts(req.user_id, req.device_id)?,
-            "device_unused_fallback_key_types": self.unused_fallback_key_types(req.user_id, req.device_id)?,
-        });
-        Ok((body, any || req.since.is_none()))
+        let mut body = Object::new();
+        body.field("next_batch", &to.to_string())?
+            .raw("rooms", &rooms.finish())?
+            .field("account_data", &json!({ "events": global }))?
+            .field("presence", &json!({ "events": presence }))?
+            .field("to_device", &json!({ "events": to_device }))?
+            .field("device_lists", &json!({ "changed": changed, "left": left }))?
+            .field("device_one_time_keys_count", &self.one_time_key_counts(req.user_id, req.device_id)?)?
+            .field("device_unused_fallback_key_types", &self.unused_fallback_key_types(req.user_id, req.device_id)?)?;
+        Ok((body.finish(), any || req.since.is_none()))
     }
 
     /// The joined rooms' parts of a sync, in order. Rooms are independent: many of them (an
@@ -149,7 +152,7 @@ impl Homeserver {
         rooms: &[&(String, MembershipRow)],
         to: SyncToken,
         account_data: &[(String, String, Value)],
-    ) -> Result<Vec<Option<Value>>> {
+    ) -> Result<Vec<Option<String>>> {
         let one = |(room_id, row): &(String, MembershipRow)| self.sync_joined(req, room_id, row, to, account_data);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(SYNC_THREADS);
         if threads < 2 || rooms.len() < ROOMS_PER_THREAD * 2 {
@@ -189,7 +192,7 @@ impl Homeserver {
         row: &MembershipRow,
         to: SyncToken,
         account_data: &[(String, String, Value)],
-    ) -> Result<Option<Value>> {
+    ) -> Result<Option<String>> {
         let since = req.since.map(|s| s.pos);
         let newly_joined = since.is_some_and(|s| row.pos > s);
         let lower = if newly_joined { 0 } else { since.unwrap_or(0) };
@@ -244,8 +247,8 @@ impl Homeserver {
         let mut timeline = Vec::with_capacity(events.len());
         let mut in_timeline = BTreeSet::new();
         for (_, id) in &events {
-            if let Some(e) = self.client_event(id, Some(viewer))? {
-                if let Some(s) = e["sender"].as_str() {
+            if let Some((e, rendered)) = self.client_event_text(id, Some(viewer))? {
+                if let Some(s) = rendered.sender() {
                     senders.insert(s.to_owned());
                 }
                 in_timeline.insert(id.clone());
@@ -263,6 +266,7 @@ impl Homeserver {
         };
         let carried = self.named_entries(None, &carried)?;
         let lazy = req.filter.room.state.lazy_load_members;
+        let state_filter = &req.filter.room.state;
         let mut state = Vec::new();
         for ((kind, state_key), id) in carried.iter() {
             if in_timeline.contains(id) {
@@ -271,8 +275,8 @@ impl Homeserver {
             if lazy && kind == "m.room.member" && !senders.contains(state_key) {
                 continue;
             }
-            if let Some(e) = self.client_event(id, None)?
-                && req.filter.room.state.matches(&e)
+            if let Some((e, rendered)) = self.client_event_text(id, None)?
+                && (!state_filter.is_restrictive() || state_filter.matches(&Value::Object(rendered.fields.clone())))
             {
                 state.push(e);
             }
@@ -284,7 +288,7 @@ impl Homeserver {
                     && carried.get(&("m.room.member".to_owned(), user.clone())) != Some(&id)
                     && !in_timeline.contains(&id)
                     && since.is_some_and(|s| self.event_meta(&id).ok().flatten().is_some_and(|m| m.pos > s))
-                    && let Some(e) = self.client_event(&id, None)?
+                    && let Some((e, _)) = self.client_event_text(&id, None)?
                 {
                     state.push(e);
                 }
@@ -306,26 +310,31 @@ impl Homeserver {
             None => format!("t{}", to.pos),
         };
         let unread = self.unread_counts(room_id, req.user_id, row.pos, to.pos)?;
-        let mut out = json!({
-            "timeline": { "events": timeline, "limited": limited, "prev_batch": prev_batch },
-            "state": { "events": state },
-            "ephemeral": { "events": ephemeral },
-            "account_data": { "events": room_account_data },
-            "summary": self.room_summary(room_id, req.user_id)?,
-        });
+        let mut timeline_part = Object::new();
+        timeline_part
+            .raw_array("events", timeline.iter().map(String::as_str))?
+            .field("limited", &limited)?
+            .field("prev_batch", &prev_batch)?;
+        let size = timeline.iter().chain(&state).map(String::len).sum::<usize>() + 512;
+        let mut out = Object::with_capacity(size);
+        out.raw("timeline", &timeline_part.finish())?
+            .raw_events("state", state.iter().map(String::as_str))?
+            .field("ephemeral", &json!({ "events": ephemeral }))?
+            .field("account_data", &json!({ "events": room_account_data }))?
+            .field("summary", &self.room_summary(room_id, req.user_id)?)?;
         // Threads counted apart only for clients that ask (MSC3773, spec v1.4); otherwise
         // every thread is folded into the room's counts.
         if tl_filter.unread_thread_notifications {
-            out["unread_notifications"] = unread.main.to_json();
+            out.field("unread_notifications", &unread.main.to_json())?;
             let threads: Map<String, Value> =
                 unread.threads.iter().map(|(root, c)| (root.clone(), c.to_json())).collect();
             if !threads.is_empty() {
-                out["unread_thread_notifications"] = Value::Object(threads);
+                out.field("unread_thread_notifications", &threads)?;
             }
         } else {
-            out["unread_notifications"] = unread.total().to_json();
+            out.field("unread_notifications", &unread.total().to_json())?;
         }
-        Ok(Some(out))
+        Ok(Some(out.finish()))
     }
 
     fn sync_left(&self, req: &SyncRequest<'_>, room_id: &str, row: &MembershipRow) -> Result<Option<Value>> {
@@ -471,6 +480,7 @@ mod tests {
         let filter = Filter::default();
         let req = SyncRequest { user_id: &alice, device_id: "D", since: None, full_state: false, filter: &filter };
         let (body, _) = hs.sync_once(&req).unwrap();
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
         let join = body["rooms"]["join"].as_object().unwrap();
         assert_eq!(join.len(), 40);
         for (room, id) in &sent {

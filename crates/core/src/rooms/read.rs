@@ -1,11 +1,23 @@
 //! Reading events back for clients: the client event format (with redactions applied and
 //! `unsigned` filled in), history visibility, room state and member lists.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 use super::EventMeta;
+use super::render::Rendered;
 use crate::error::{Error, Result};
+use crate::raw_json::Object;
 use crate::server::Homeserver;
+
+/// The parts of an event's client form that depend on who reads it, or when.
+struct ReaderExtras {
+    age: u64,
+    transaction_id: Option<String>,
+    membership: Option<String>,
+    relations: Option<Value>,
+}
 
 /// Who is reading, for `unsigned.transaction_id` and visibility.
 #[derive(Clone, Copy)]
@@ -32,28 +44,93 @@ impl Homeserver {
     pub fn client_event(&self, event_id: &str, viewer: Option<Viewer<'_>>) -> Result<Option<Value>> {
         let Some(meta) = self.event_meta(event_id)? else { return Ok(None) };
         let Some(rendered) = self.rendered(event_id, &meta)? else { return Ok(None) };
+        let extras = self.reader_extras(event_id, &meta, &rendered, viewer)?;
         let mut out = rendered.fields.clone();
         let mut unsigned = rendered.unsigned.clone();
-        unsigned.insert("age".into(), Self::now_ms().saturating_sub(rendered.ts).into());
+        unsigned.insert("age".into(), extras.age.into());
+        if let Some(txn_id) = extras.transaction_id {
+            unsigned.insert("transaction_id".into(), txn_id.into());
+        }
+        if let Some(membership) = extras.membership {
+            unsigned.insert("membership".into(), membership.into());
+        }
+        if let Some(bundle) = extras.relations {
+            unsigned.insert("m.relations".into(), bundle);
+        }
+        out.insert("unsigned".into(), Value::Object(unsigned));
+        Ok(Some(Value::Object(out)))
+    }
+
+    /// [`Homeserver::client_event`] as JSON text, with the kept form it was written from.
+    pub(crate) fn client_event_text(
+        &self,
+        event_id: &str,
+        viewer: Option<Viewer<'_>>,
+    ) -> Result<Option<(String, Arc<Rendered>)>> {
+        let Some(meta) = self.event_meta(event_id)? else { return Ok(None) };
+        let Some(rendered) = self.rendered(event_id, &meta)? else { return Ok(None) };
+        let extras = self.reader_extras(event_id, &meta, &rendered, viewer)?;
+        let mut unsigned = Object::with_capacity(rendered.unsigned_entries.len() + 64);
+        unsigned.number("age", extras.age)?;
+        if let Some(txn_id) = &extras.transaction_id {
+            unsigned.field("transaction_id", txn_id)?;
+        }
+        if let Some(membership) = &extras.membership {
+            unsigned.field("membership", membership)?;
+        }
+        if let Some(bundle) = &extras.relations {
+            unsigned.field("m.relations", bundle)?;
+        }
+        let mut unsigned = unsigned.finish();
+        if !rendered.unsigned_entries.is_empty() {
+            // `{"age":1}` + kept entries: `{"age":1,"prev_content":...}`.
+            unsigned.pop();
+            unsigned.push(',');
+            unsigned.push_str(&rendered.unsigned_entries);
+            unsigned.push('}');
+        }
+        let mut out = String::with_capacity(rendered.head.len() + unsigned.len() + 16);
+        out.push_str(&rendered.head);
+        out.push_str(if rendered.fields.is_empty() { "\"unsigned\":" } else { ",\"unsigned\":" });
+        out.push_str(&unsigned);
+        out.push('}');
+        Ok(Some((out, rendered)))
+    }
+
+    /// What of an event's client form depends on the reader or the clock.
+    fn reader_extras(
+        &self,
+        event_id: &str,
+        meta: &EventMeta,
+        rendered: &Rendered,
+        viewer: Option<Viewer<'_>>,
+    ) -> Result<ReaderExtras> {
+        let mut extras = ReaderExtras {
+            age: Self::now_ms().saturating_sub(rendered.ts),
+            transaction_id: None,
+            membership: None,
+            relations: None,
+        };
         if let (Some(v), Some(device)) = (viewer, &meta.device_id)
             && rendered.sender() == Some(v.user_id)
             && v.device_id == Some(device.as_str())
-            && let Some(txn_id) = &meta.txn_id
         {
-            unsigned.insert("transaction_id".into(), txn_id.clone().into());
+            extras.transaction_id = meta.txn_id.clone();
         }
         // MSC4115 (spec v1.11): the reader's membership at the event, so clients can tell
         // "sent before I joined" from other undecryptable messages. Synapse's rule: the
         // membership after the event, `leave` when there is none.
         if let Some(v) = viewer {
-            let membership = match self.visibility_at(&meta, v.user_id)?.1 {
+            let membership = match self.visibility_at(meta, v.user_id)?.1 {
                 Some(m) if !meta.outlier => m,
                 _ if meta.outlier
                     && rendered.kind() == Some("m.room.member")
                     && rendered.state_key() == Some(v.user_id) =>
                 {
                     // An out-of-band membership (an invite or its rejection) has no state.
-                    out.get("content")
+                    rendered
+                        .fields
+                        .get("content")
                         .and_then(|c| c.get("membership"))
                         .and_then(Value::as_str)
                         .unwrap_or("leave")
@@ -61,17 +138,15 @@ impl Homeserver {
                 }
                 _ => "leave".to_owned(),
             };
-            unsigned.insert("membership".into(), membership.into());
+            extras.membership = Some(membership);
         }
         if meta.redacted_by.is_none()
             && meta.related
             && let Some(v) = viewer
-            && let Some(bundle) = self.bundled_relations(event_id, v)?
         {
-            unsigned.insert("m.relations".into(), bundle);
+            extras.relations = self.bundled_relations(event_id, v)?;
         }
-        out.insert("unsigned".into(), Value::Object(unsigned));
-        Ok(Some(Value::Object(out)))
+        Ok(extras)
     }
 
     /// The content of a state event at a key in a state map.
@@ -243,5 +318,49 @@ impl Homeserver {
             );
         }
         Ok(json!({ "joined": joined }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::Viewer;
+
+    /// The text form sync writes and the `Value` form other endpoints build are one event:
+    /// with kept `unsigned` entries (`prev_content`, `redacted_because`) and per-reader ones
+    /// (`transaction_id`, `membership`).
+    #[test]
+    fn the_text_form_is_the_value_form() {
+        let (_dir, hs) = crate::server::test_server();
+        let alice = hs.create_account("alice", None, false).unwrap();
+        let room = hs.create_room(&alice, Default::default()).unwrap();
+        hs.send_state(&alice, &room, "m.room.topic", "", json!({"topic": "first \"quoted\""})).unwrap();
+        let topic = hs.send_state(&alice, &room, "m.room.topic", "", json!({"topic": "second é"})).unwrap();
+        let message = hs.send_message(&alice, "D", &room, "m.room.message", "t1", json!({"body": "hi"})).unwrap();
+        let redacted = hs.send_message(&alice, "D", &room, "m.room.message", "t2", json!({"body": "x"})).unwrap();
+        hs.redact(&alice, "D", &room, &redacted, "t3", json!({})).unwrap();
+
+        let without_age = |mut e: Value| {
+            e["unsigned"].as_object_mut().unwrap().remove("age");
+            if let Some(because) = e["unsigned"].get_mut("redacted_because") {
+                because["unsigned"].as_object_mut().map(|u| u.remove("age"));
+            }
+            e
+        };
+        let viewer = Viewer { user_id: &alice, device_id: Some("D") };
+        for (id, who) in [(&topic, None), (&message, Some(viewer)), (&redacted, Some(viewer)), (&topic, Some(viewer))] {
+            let value = hs.client_event(id, who).unwrap().unwrap();
+            let (text, _) = hs.client_event_text(id, who).unwrap().unwrap();
+            let parsed: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(without_age(parsed), without_age(value), "{id}");
+        }
+        // The parts compared are there.
+        let (text, _) = hs.client_event_text(&topic, None).unwrap().unwrap();
+        assert!(text.contains("prev_content"), "{text}");
+        let (text, _) = hs.client_event_text(&message, Some(viewer)).unwrap().unwrap();
+        assert!(text.contains(r#""transaction_id":"t1""#) && text.contains(r#""membership":"join""#), "{text}");
+        let (text, _) = hs.client_event_text(&redacted, None).unwrap().unwrap();
+        assert!(text.contains("redacted_because") && !text.contains(r#""body""#), "{text}");
     }
 }

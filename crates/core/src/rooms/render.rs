@@ -6,6 +6,9 @@
 //! A stored PDU never changes, but its metadata may (a redaction arrives, an outlier takes its
 //! place in the room): a kept form records the metadata it was built from and is rebuilt when
 //! the metadata read with it differs, so no invalidation has to reach the cache from writes.
+//!
+//! A kept form is held both as a map (for answers built as `Value`s) and as JSON text, which
+//! sync and sliding sync copy into answers they write as text (`raw_json.rs`).
 
 use std::sync::Arc;
 
@@ -35,9 +38,14 @@ pub(crate) struct Rendered {
     pub fields: Map<String, Value>,
     /// `redacted_because`, `replaces_state`, `prev_content`, `prev_sender`.
     pub unsigned: Map<String, Value>,
+    /// `fields` as JSON text, without the closing brace.
+    pub head: String,
+    /// `unsigned`'s entries as JSON text, without braces.
+    pub unsigned_entries: String,
     /// `origin_server_ts`, for `age`.
     pub ts: u64,
-    /// Roughly the bytes it holds: twice its stored PDU's size, and what it took from others.
+    /// Roughly the bytes it holds: twice its stored PDU's size, what it took from others, and
+    /// its text.
     weight: usize,
 }
 
@@ -120,11 +128,20 @@ impl Homeserver {
         }
         fields.insert("event_id".into(), event_id.into());
         fields.insert("room_id".into(), meta.room_id.clone().into());
+        let mut head = serde_json::to_string(&fields)?;
+        head.pop();
+        let unsigned_entries = match serde_json::to_string(&unsigned)? {
+            braced if braced.len() > 2 => braced[1..braced.len() - 1].to_owned(),
+            _ => String::new(),
+        };
+        weight += head.len() + unsigned_entries.len();
         let rendered = Arc::new(Rendered {
             redacted_by: meta.redacted_by.clone(),
             prev_state: meta.prev_state.clone(),
             fields,
             unsigned,
+            head,
+            unsigned_entries,
             ts,
             weight,
         });
