@@ -91,7 +91,8 @@ impl Homeserver {
         }
         let mut out = String::with_capacity(rendered.head.len() + unsigned.len() + 16);
         out.push_str(&rendered.head);
-        out.push_str(if rendered.fields.is_empty() { "\"unsigned\":" } else { ",\"unsigned\":" });
+        // `head` always holds `event_id` and `room_id`: a comma always follows.
+        out.push_str(",\"unsigned\":");
         out.push_str(&unsigned);
         out.push('}');
         Ok(Some((out, rendered)))
