@@ -58,11 +58,16 @@ impl Drop for SynapseDir {
 
 /// A free port below Linux's ephemeral range (32768–60999), so that while a server is down
 /// for a restart no other process's outgoing connection or `:0` listener can take its port
-/// (its server name includes the port).
+/// (its server name includes the port). A port is handed out once per test process: between
+/// this check and the server's own bind (a certificate and a process start later), a test
+/// running in parallel could otherwise be handed the same port.
 pub fn free_port() -> u16 {
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
     for _ in 0..1000 {
         let port = 20_000 + rand::random::<u16>() % 12_000;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if !handed_out.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.push(port);
             return port;
         }
     }
