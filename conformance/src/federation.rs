@@ -74,6 +74,25 @@ pub fn free_port() -> u16 {
     panic!("no free port between 20000 and 32000");
 }
 
+/// The settings of a Tandem named `127.0.0.1:port` that federates over TLS on that port, with
+/// a self-signed certificate made in `tls_dir`, with other servers on loopback.
+pub fn tandem_federation_env(port: u16, tls_dir: &Path) -> Vec<(String, String)> {
+    let (cert, key) = self_signed(tls_dir);
+    let name = format!("127.0.0.1:{port}");
+    [
+        ("TANDEM_SERVER_NAME", name.as_str()),
+        ("TANDEM_FEDERATION__LISTEN", name.as_str()),
+        ("TANDEM_FEDERATION__TLS_CERT", cert.to_str().expect("utf-8")),
+        ("TANDEM_FEDERATION__TLS_KEY", key.to_str().expect("utf-8")),
+        ("TANDEM_FEDERATION__VERIFY_TLS", "false"),
+        // Loopback is in the default blocklist; these servers federate over nothing else.
+        ("TANDEM_FEDERATION__IP_RANGE_BLOCKLIST", "[]"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
 /// The Synapse recipe: `TANDEM_PEERS`, or `shared/peers/synapse` beside the repository.
 pub fn peers_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("TANDEM_PEERS") {
@@ -137,26 +156,17 @@ impl Peer {
 
     fn tandem_env(port: u16, allow: Option<&[String]>, extra: &[(&str, &str)]) -> Peer {
         let tls = tempfile::tempdir().expect("tempdir");
-        let (cert, key) = self_signed(tls.path());
         let name = format!("127.0.0.1:{port}");
-        let listen = name.clone();
-        let allow = allow.map(|a| format!("[{}]", a.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(",")));
-        let mut env: Vec<(&str, &str)> = vec![
-            ("TANDEM_SERVER_NAME", &name),
-            ("TANDEM_FEDERATION__LISTEN", &listen),
-            ("TANDEM_FEDERATION__TLS_CERT", cert.to_str().expect("utf-8")),
-            ("TANDEM_FEDERATION__TLS_KEY", key.to_str().expect("utf-8")),
-            ("TANDEM_FEDERATION__VERIFY_TLS", "false"),
-            // Loopback is in the default blocklist; these tests federate over nothing else.
-            ("TANDEM_FEDERATION__IP_RANGE_BLOCKLIST", "[]"),
-        ];
-        if let Some(a) = &allow {
-            env.push(("TANDEM_FEDERATION__ALLOW", a));
+        let mut env = tandem_federation_env(port, tls.path());
+        if let Some(a) = allow {
+            let list = a.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(",");
+            env.push(("TANDEM_FEDERATION__ALLOW".into(), format!("[{list}]")));
         }
         for (k, v) in extra {
             env.retain(|(key, _)| key != k);
-            env.push((k, v));
+            env.push((k.to_string(), v.to_string()));
         }
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let server = Server::spawn_tandem(&env);
         // The certificate files must outlive the server's start only; keep them anyway.
         std::mem::forget(tls);

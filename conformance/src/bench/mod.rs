@@ -3,6 +3,7 @@
 //! machine, in one run. It reports; it never fails because a number moved.
 
 pub mod conn;
+pub mod growth;
 pub mod servers;
 pub mod stats;
 pub mod workloads;

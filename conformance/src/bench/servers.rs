@@ -11,6 +11,8 @@ pub struct Running {
     pub name: &'static str,
     pub addr: String,
     pub pid: u32,
+    /// The name other servers know it by, if it federates.
+    pub server_name: Option<String>,
     /// Where the server keeps its data, for disk use (Synapse: PostgreSQL's size query).
     pub data: DataLocation,
     pub startup: Duration,
@@ -43,13 +45,29 @@ fn wait_ready(addr: &str) {
 }
 
 pub fn start_tandem(bin: &Path, data: &Path) -> Running {
+    launch_tandem(bin, data, &[], None)
+}
+
+/// A Tandem that federates (over TLS on a port of its own, named after it), its certificate
+/// kept in `tls_dir`.
+pub fn start_tandem_federating(bin: &Path, data: &Path, tls_dir: &Path) -> Running {
+    let port = crate::federation::free_port();
+    let env = crate::federation::tandem_federation_env(port, tls_dir);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    launch_tandem(bin, data, &env, Some(format!("127.0.0.1:{port}")))
+}
+
+fn launch_tandem(bin: &Path, data: &Path, extra: &[(&str, &str)], server_name: Option<String>) -> Running {
     let started = Instant::now();
-    let (child, addr) = crate::server::launch(bin, data, &[("TANDEM_REGISTRATION", "open")]);
+    let mut env = vec![("TANDEM_REGISTRATION", "open")];
+    env.extend_from_slice(extra);
+    let (child, addr) = crate::server::launch(bin, data, &env);
     wait_ready(&addr);
     Running {
         name: "Tandem",
         pid: child.id(),
         addr,
+        server_name,
         data: DataLocation::Dir(data.to_owned()),
         startup: started.elapsed(),
         stop: Stop::Child(child),
@@ -103,8 +121,21 @@ pub fn start_synapse(peers: &Path, dir: &Path, database: &str) -> Running {
     let postgres = format!(
         "database:\n  name: psycopg2\n  args:\n    user: synapse_bench\n    password: bench\n    dbname: {database}\n    host: 127.0.0.1\n    cp_min: 5\n    cp_max: 10"
     );
-    std::fs::write(&yaml_path, format!("{}{}{}", &yaml[..start], postgres, &yaml[end..])).expect("write yaml");
+    // Registration is never what is measured, but at bcrypt's default 12 rounds registering
+    // the growth workload's 10,000 users alone would take most of an hour.
+    let yaml = format!("{}{}{}\nbcrypt_rounds: 4\n", &yaml[..start], postgres, &yaml[end..]);
+    std::fs::write(&yaml_path, yaml).expect("write yaml");
     launch_synapse(peers, dir, client, database)
+}
+
+/// The `nth` listener port in a Synapse directory's configuration (0: federation, 1: client).
+fn synapse_port(dir: &Path, nth: usize) -> u16 {
+    let yaml = std::fs::read_to_string(dir.join("homeserver.yaml")).expect("homeserver.yaml");
+    yaml.lines()
+        .filter_map(|l| l.trim().strip_prefix("- port: "))
+        .filter_map(|p| p.trim().parse().ok())
+        .nth(nth)
+        .expect("a listener port")
 }
 
 /// Starts Synapse (already set up in `dir`) with the recipe's start.sh and waits for it.
@@ -125,6 +156,7 @@ fn launch_synapse(peers: &Path, dir: &Path, client: u16, database: &str) -> Runn
         name: "Synapse",
         addr,
         pid,
+        server_name: Some(format!("127.0.0.1:{}", synapse_port(dir, 0))),
         data: DataLocation::Postgres { database: database.to_owned() },
         startup: started.elapsed(),
         stop: Stop::Script { peers: peers.to_owned(), dir: dir.to_owned() },
@@ -164,12 +196,5 @@ impl Running {
 
 /// Starts a stopped Synapse again on its directory and database.
 pub fn restart_synapse(peers: &Path, dir: &Path, database: &str) -> Running {
-    let yaml = std::fs::read_to_string(dir.join("homeserver.yaml")).expect("homeserver.yaml");
-    let client: u16 = yaml
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("- port: "))
-        .filter_map(|p| p.trim().parse().ok())
-        .nth(1)
-        .expect("the client port");
-    launch_synapse(peers, dir, client, database)
+    launch_synapse(peers, dir, synapse_port(dir, 1), database)
 }

@@ -12,13 +12,15 @@
 //!   --rooms N             rooms of the initial-sync user (500), with --room-messages each (20)
 //!   --create N            rooms created and joined for the rates (100)
 //!   --startup-events N    events in the database for the restart timing (100000)
+//!   --growth SIZES        instead of the above: one room grown by single joins to each of
+//!                         SIZES members (comma-separated, e.g. 1000,10000)
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use tandem_conformance::bench::servers::{self, Running};
 use tandem_conformance::bench::stats::{memory_kb, reset_peak};
-use tandem_conformance::bench::workloads;
+use tandem_conformance::bench::{growth, workloads};
 
 struct Options {
     tandem_bin: PathBuf,
@@ -31,6 +33,7 @@ struct Options {
     room_messages: usize,
     create: usize,
     startup_events: usize,
+    growth: Vec<usize>,
 }
 
 fn options() -> Options {
@@ -46,6 +49,7 @@ fn options() -> Options {
         room_messages: 20,
         create: 100,
         startup_events: 100_000,
+        growth: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -63,6 +67,11 @@ fn options() -> Options {
             "--room-messages" => o.room_messages = num("--room-messages"),
             "--create" => o.create = num("--create"),
             "--startup-events" => o.startup_events = num("--startup-events"),
+            "--growth" => {
+                let sizes = args.next().expect("--growth SIZES");
+                o.growth = sizes.split(',').map(|n| n.trim().parse().expect("--growth 1000,10000")).collect();
+                o.growth.sort_unstable();
+            }
             other => panic!("unknown option {other} (see the source's header for the options)"),
         }
     }
@@ -174,6 +183,9 @@ fn main() {
     assert!(o.tandem_bin.exists(), "{} not found: cargo build --release -p tandem", o.tandem_bin.display());
     let work = tempfile::Builder::new().prefix("tandem-bench").tempdir().expect("work dir");
 
+    if !o.growth.is_empty() {
+        return growth_table(&o, work.path());
+    }
     let data = work.path().join("tandem");
     let tandem = servers::start_tandem(&o.tandem_bin, &data);
     let bin = o.tandem_bin.clone();
@@ -215,6 +227,72 @@ fn main() {
             None => ("–".into(), "–".into()),
         };
         println!("| {name} | {tv:.2} | {sv} | {ratio} |");
+    }
+}
+
+/// The growth workload on each server, then users of each server joining each grown room
+/// over federation; two tables.
+fn growth_table(o: &Options, work: &std::path::Path) {
+    let tag = format!("b{}", std::process::id());
+    let peers = o.synapse.then(|| std::fs::canonicalize(&o.peers).expect("the Synapse recipe directory"));
+    let tandem_at = |name: &str| {
+        let tls = work.join(format!("{name}-tls"));
+        std::fs::create_dir_all(&tls).expect("tls dir");
+        servers::start_tandem_federating(&o.tandem_bin, &work.join(name), &tls)
+    };
+    let synapse_at = |name: &str| {
+        let peers = peers.as_deref().expect("Synapse runs");
+        let database = format!("synapse_bench_{}_{name}", std::process::id());
+        servers::prepare_postgres(&database);
+        servers::start_synapse(peers, &work.join(name), &database)
+    };
+    let joiners: Vec<Running> =
+        std::iter::once(tandem_at("tandem_joiner")).chain(o.synapse.then(|| synapse_at("synapse_joiner"))).collect();
+    let mut joins = Vec::new();
+    let mut grow = |resident: Running| {
+        let mut grown = growth::growth(&resident, &tag, &o.growth);
+        for (i, joiner) in joiners.iter().enumerate() {
+            eprintln!("[{}] a {} user joins over federation", resident.name, joiner.name);
+            let timing = growth::remote_join(&resident, &mut grown, joiner, &format!("{tag}j{}{i}", joins.len()));
+            joins.push((format!("{} ← {}", resident.name, joiner.name), timing));
+        }
+        resident.stop();
+        grown.sizes
+    };
+    let t = grow(tandem_at("tandem"));
+    let s = o.synapse.then(|| grow(synapse_at("synapse")));
+    for joiner in joiners {
+        joiner.stop();
+    }
+    println!("Measured {} on {} ({}).", today(), machine(), std::env::consts::ARCH);
+    println!("Workload: one public room grown by single joins, one after another, to {:?} members.", o.growth);
+    println!();
+    println!("| members | ms per join (last 1,000) | KB disk per join | RSS MB |");
+    println!("| ---: | ---: | ---: | ---: |");
+    for (i, at) in t.iter().enumerate() {
+        let pair = |f: fn(&growth::AtSize) -> f64| match s.as_ref().and_then(|s| s.get(i)) {
+            Some(sa) => format!("{:.2} / {:.2}", f(at), f(sa)),
+            None => format!("{:.2}", f(at)),
+        };
+        println!(
+            "| {} | {} | {} | {} |",
+            at.members,
+            pair(|a| a.ms_per_join),
+            pair(|a| a.kb_per_join),
+            pair(|a| a.rss_mb)
+        );
+    }
+    if s.is_some() {
+        println!();
+        println!("Each cell: Tandem / Synapse (Synapse's RSS without PostgreSQL's).");
+    }
+    println!();
+    println!("A user of another server joins the grown room (resident ← joining server):");
+    println!();
+    println!("| servers | s to joined | s to first message |");
+    println!("| --- | ---: | ---: |");
+    for (who, (joined, first)) in joins {
+        println!("| {who} | {joined:.2} | {first:.2} |");
     }
 }
 
