@@ -12,8 +12,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tandem_core::rooms::receive::{Pdu, Received};
@@ -25,35 +24,12 @@ fn pdu(event: Value) -> Pdu {
     Pdu { event_id: tandem_core::pdu::event_id(&rules, &obj).expect("id"), json: event }
 }
 
-/// Sends messages in `room` one after another until `stop`; the number sent and the longest send.
-fn bystander(hs: Arc<Homeserver>, user: String, room: String, stop: Arc<AtomicBool>) -> (usize, Duration) {
-    let (mut sent, mut worst) = (0, Duration::ZERO);
-    while !stop.load(Ordering::Relaxed) {
-        let started = Instant::now();
-        let content = json!({ "msgtype": "m.text", "body": "meanwhile" });
-        hs.send_message(&user, "D", &room, "m.room.message", &format!("t{sent}"), content).expect("send");
-        worst = worst.max(started.elapsed());
-        sent += 1;
-    }
-    (sent, worst)
-}
-
 /// Receives `pdu` while a bystander sends in `other`: the time of the receipt, and the longest
 /// of the bystander's sends.
 fn timed_receipt(hs: &Arc<Homeserver>, room: &str, pdu: &Pdu, user: &str, other: Option<&str>) -> (Duration, Duration) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let side = other.map(|other| {
-        let (hs, user, other, stop) = (hs.clone(), user.to_owned(), other.to_owned(), stop.clone());
-        std::thread::spawn(move || bystander(hs, user, other, stop))
-    });
-    let started = Instant::now();
-    assert_eq!(hs.receive_pdu(room, pdu, None).expect("receive"), Received::Accepted);
-    let took = started.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    let Some(side) = side else { return (took, Duration::ZERO) };
-    let (sent, worst) = side.join().expect("bystander");
-    assert!(sent > 0);
-    (took, worst)
+    common::with_bystander(hs, user, other, || {
+        assert_eq!(hs.receive_pdu(room, pdu, None).expect("receive"), Received::Accepted);
+    })
 }
 
 fn main() {

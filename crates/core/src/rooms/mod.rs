@@ -8,6 +8,7 @@ pub mod create;
 pub mod membership;
 pub mod messages;
 pub(crate) mod nids;
+mod outliers;
 mod prepare;
 pub mod read;
 pub mod receive;

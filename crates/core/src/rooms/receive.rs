@@ -4,7 +4,6 @@
 //! (resolving forks), and against the current state (soft failure). Then the event takes its
 //! place in the graph and the room's current state follows its forward extremities.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -95,84 +94,6 @@ impl Homeserver {
             }
         }
         self.write(|txn| self.receive_in(txn, &mut self.room(room_id)?, pdu, state_before))
-    }
-
-    /// Stores events that have no place in the timeline (a room's state and auth chain as
-    /// another server sent them), each checked against its own auth events. Events whose auth
-    /// events are neither held nor among `pdus` are rejected.
-    pub fn store_outliers(&self, room_id: &str, pdus: &[Pdu]) -> Result<()> {
-        self.write(|txn| {
-            let mut room = self.room(room_id)?;
-            self.outliers_in(txn, &mut room, pdus)?;
-            txn.put_json(ROOMS, key(&[&room.id]), &room.info);
-            Ok(())
-        })
-    }
-
-    pub(crate) fn outliers_in(&self, txn: &mut Txn, room: &mut Room, pdus: &[Pdu]) -> Result<()> {
-        // New events only, each once.
-        let mut seen = HashSet::new();
-        let mut todo: Vec<&Pdu> = Vec::new();
-        for pdu in pdus {
-            if seen.insert(pdu.event_id.as_str()) && !room.has_event(self, &pdu.event_id)? {
-                todo.push(pdu);
-            }
-        }
-        // Auth events first: a topological order over the auth events cited within the set
-        // (linear in the events and their citations, whatever order they came in). From v12 the
-        // create event is no auth event but is needed by every check.
-        let index: HashMap<&str, usize> = todo.iter().enumerate().map(|(i, p)| (p.event_id.as_str(), i)).collect();
-        let mut waiting = vec![0usize; todo.len()];
-        let mut missing = vec![false; todo.len()];
-        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); todo.len()];
-        for (i, pdu) in todo.iter().enumerate() {
-            let mut cited = event_ids(&pdu.json, "auth_events");
-            if room.version.room_id_is_create_event_id && pdu.event_id != room.info.create_event {
-                cited.push(room.info.create_event.clone());
-            }
-            for id in cited {
-                match index.get(id.as_str()) {
-                    Some(&j) if j == i => {}
-                    Some(&j) => {
-                        waiting[i] += 1;
-                        dependents[j].push(i);
-                    }
-                    None => missing[i] |= !room.has_event(self, &id)?,
-                }
-            }
-        }
-        let mut ready: Vec<usize> = (0..todo.len()).filter(|&i| waiting[i] == 0 && !missing[i]).collect();
-        let mut done = vec![false; todo.len()];
-        while let Some(i) = ready.pop() {
-            let pdu = todo[i];
-            let mut event = parse(self, Some(&txn.nids), room, pdu)?;
-            let rejected = self.check_against_auth_events(room, &event, &pdu.json)?;
-            event.rejected = rejected.is_some();
-            let meta = EventMeta { outlier: true, rejected, ..EventMeta::new(&room.id, 0, 0, 0) };
-            self.index_event(txn, room, &pdu.event_id, pdu.json.to_string(), &event, &meta, None)?;
-            room.add_pending(self, txn, event)?;
-            done[i] = true;
-            for &d in &dependents[i] {
-                waiting[d] -= 1;
-                if waiting[d] == 0 && !missing[d] {
-                    ready.push(d);
-                }
-            }
-        }
-        // What is left cites auth events nobody gave us (or a cycle of them): it cannot be
-        // checked.
-        for pdu in todo.iter().enumerate().filter(|(i, _)| !done[*i]).map(|(_, p)| p) {
-            let mut event = parse(self, Some(&txn.nids), room, pdu)?;
-            event.rejected = true;
-            let meta = EventMeta {
-                outlier: true,
-                rejected: Some("missing auth events".into()),
-                ..EventMeta::new(&room.id, 0, 0, 0)
-            };
-            self.index_event(txn, room, &pdu.event_id, pdu.json.to_string(), &event, &meta, None)?;
-            room.add_pending(self, txn, event)?;
-        }
-        Ok(())
     }
 
     pub(crate) fn receive_in(
@@ -321,7 +242,12 @@ impl Homeserver {
     }
 
     /// The spec's check against the event's own `auth_events`: `Some(reason)` if rejected.
-    fn check_against_auth_events(&self, room: &Room, event: &AuthEvent, pdu: &Value) -> Result<Option<String>> {
+    pub(super) fn check_against_auth_events(
+        &self,
+        room: &Room,
+        event: &AuthEvent,
+        pdu: &Value,
+    ) -> Result<Option<String>> {
         let mut auth = Vec::new();
         for id in event_ids(pdu, "auth_events") {
             if !room.has_event(self, &id)? {
@@ -458,30 +384,6 @@ pub(super) mod tests {
         assert!(!hs.auth_event(&version, &again.event_id).unwrap().rejected, "its auth events allow it");
         assert!(matches!(hs.receive_pdu(&room_id, &again, None).unwrap(), Received::Rejected(_)));
         assert!(hs.auth_event(&version, &again.event_id).unwrap().rejected, "still seen as allowed");
-    }
-
-    /// An auth chain given newest first (as a hostile server may, to make the ordering
-    /// quadratic) is taken whole: each event after the ones it cites.
-    #[test]
-    fn outliers_in_any_order_are_taken() {
-        let (_dir, hs, _, room_id, base) = public_room();
-        let mallory = "@mallory:remote.org";
-        let mut chain: Vec<Pdu> = Vec::new();
-        for n in 0..300 {
-            let mut auth = base.clone();
-            auth.extend(chain.last().map(|p| p.event_id.clone()));
-            chain.push(remote(json!({
-                "type": "m.room.member", "state_key": mallory, "sender": mallory, "room_id": room_id,
-                "content": { "membership": "join", "displayname": format!("m{n}") }, "auth_events": auth,
-                "prev_events": [], "depth": 1, "origin_server_ts": 1, "hashes": { "sha256": "x" }, "signatures": {},
-            })));
-        }
-        chain.reverse();
-        hs.store_outliers(&room_id, &chain).unwrap();
-        for pdu in &chain {
-            let meta = hs.event_meta(&pdu.event_id).unwrap().unwrap();
-            assert!(meta.outlier && meta.rejected.is_none(), "{}: {:?}", pdu.event_id, meta.rejected);
-        }
     }
 
     /// Two branches from one event that set the same key merge by state resolution, whatever

@@ -324,31 +324,44 @@ impl Homeserver {
         auth_chain: &[Pdu],
     ) -> Result<()> {
         version_rules(version)?;
-        self.write(|txn| {
-            let mut room = match self.load_room(room_id)? {
-                Some(room) => room,
+        let room_as_known = || -> Result<Room> {
+            match self.load_room(room_id)? {
+                Some(room) => Ok(room),
                 None => {
                     let create = state
                         .iter()
                         .find(|p| p.json.get("type").and_then(Value::as_str) == Some("m.room.create"))
                         .ok_or_else(|| Error::bad_json("the room's state has no create event"))?;
-                    let info = RoomInfo::new(version, &create.event_id);
-                    Room::new(room_id.to_owned(), info)?
-                }
-            };
-            // What this server knew of the room before it left is no longer the room's edge.
-            room.info.extremities.clear();
-            let all: Vec<Pdu> = auth_chain.iter().chain(state).cloned().collect();
-            self.outliers_in(txn, &mut room, &all)?;
-            let mut named = NamedState::new();
-            for pdu in state {
-                let event = room.auth_event(self, &pdu.event_id)?;
-                if let (false, Some(sk)) = (event.rejected, event.state_key()) {
-                    named.insert((event.kind.as_str().to_owned(), sk.to_owned()), pdu.event_id.clone());
+                    Room::new(room_id.to_owned(), RoomInfo::new(version, &create.event_id))
                 }
             }
-            let map = room.intern_state(self, txn, &named)?;
-            match self.receive_in(txn, &mut room, join, Some(map))? {
+        };
+        // The room's state and auth chain first, in writes of their own: checking a big room's
+        // whole state must not hold up every other room's writes. Outliers alone change nothing
+        // anyone sees, whether or not the join then goes through.
+        let all: Vec<Pdu> = auth_chain.iter().chain(state).cloned().collect();
+        let room = room_as_known()?;
+        self.store_outliers_of(&room, &all)?;
+        // The state before the join: the events the checks allowed (their verdicts are in their
+        // metadata; parsing each again would cost more than the write).
+        let mut named = NamedState::new();
+        for pdu in state {
+            let (Some(kind), Some(state_key)) =
+                (pdu.json.get("type").and_then(Value::as_str), pdu.json.get("state_key").and_then(Value::as_str))
+            else {
+                continue;
+            };
+            if self.event_meta(&pdu.event_id)?.is_some_and(|m| m.rejected.is_none()) {
+                named.insert((kind.to_owned(), state_key.to_owned()), pdu.event_id.clone());
+            }
+        }
+        // Its names interned in a write of their own too, as a received event's reported state is.
+        let map = self.write(|txn| room.intern_state(self, txn, &named))?;
+        self.write(|txn| {
+            let mut room = room_as_known()?;
+            // What this server knew of the room before it left is no longer the room's edge.
+            room.info.extremities.clear();
+            match self.receive_in(txn, &mut room, join, Some(map.clone()))? {
                 Received::Accepted | Received::AlreadyKnown => Ok(()),
                 Received::SoftFailed => Err(Error::forbidden("the room's state does not allow this join")),
                 Received::Rejected(why) => Err(Error::forbidden(format!("the join was rejected: {why}"))),
