@@ -31,6 +31,10 @@ pub struct Homeserver {
     pub(crate) ephemeral: crate::ephemeral::Ephemeral,
     /// The authorization view of events read lately, the most used [`AUTH_CACHE_EVENTS`].
     pub(crate) auth_cache: Mutex<lru::LruCache<String, Arc<tandem_state_res::AuthEvent>>>,
+    /// The auth events of stored events read lately, by nid, the most used
+    /// [`AUTH_EDGES_EVENTS`]: all that a resolution's walk of a large unconflicted state needs,
+    /// a tenth of an authorization view's size, so a room of a hundred thousand members fits.
+    pub(crate) auth_edges: Mutex<lru::LruCache<tandem_state_res::EventNid, Box<[tandem_state_res::EventNid]>>>,
     pub(crate) group_cache: crate::rooms::state::GroupCache,
     /// Events' client forms, as far as they do not depend on the reader.
     pub(crate) rendered: crate::rooms::render::RenderCache,
@@ -54,6 +58,9 @@ pub struct Homeserver {
 
 /// How many events' authorization views are kept in memory.
 const AUTH_CACHE_EVENTS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(100_000).expect("not zero");
+
+/// How many events' auth events are kept in memory (about 100 bytes each).
+const AUTH_EDGES_EVENTS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(400_000).expect("not zero");
 
 /// A room's history visibility in one state, and a user's membership in it.
 pub(crate) type Visibility = (String, Option<String>);
@@ -121,6 +128,7 @@ impl Homeserver {
             wake: tokio::sync::watch::Sender::new(0),
             ephemeral: crate::ephemeral::Ephemeral::new(),
             auth_cache: Mutex::new(lru::LruCache::new(AUTH_CACHE_EVENTS)),
+            auth_edges: Mutex::new(lru::LruCache::new(AUTH_EDGES_EVENTS)),
             group_cache: crate::rooms::state::group_cache(),
             rendered: crate::rooms::render::render_cache(),
             nids,

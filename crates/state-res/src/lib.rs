@@ -44,4 +44,12 @@ pub trait EventProvider {
 
     /// The caller's id of `(kind, state_key)`, if any event has that key.
     fn state_key_nid(&self, kind: &EventType, state_key: &str) -> Option<StateKeyNid>;
+
+    /// Calls `f` with the auth events of `nid` and returns true, or returns false if the
+    /// provider does not have the event. Walking the auth chains of a large unconflicted state
+    /// needs nothing else of its events: a provider that keeps these edges apart from whole
+    /// events (far smaller, so far more of them stay cached) can answer without loading any.
+    fn with_auth_events(&self, nid: EventNid, f: &mut dyn FnMut(&[EventNid])) -> bool {
+        self.event(nid).map(|e| f(&e.auth_events)).is_some()
+    }
 }

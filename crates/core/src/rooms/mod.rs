@@ -304,6 +304,9 @@ impl Homeserver {
             .map_err(|e| Error::internal(format!("stored event {event_id}: {e}")))?;
         event.nid = nid_of(event_id);
         event.rejected = self.event_meta(event_id)?.is_some_and(|m| m.rejected.is_some());
+        if event.nid != nids::UNKNOWN_EVENT {
+            lock(&self.auth_edges).put(event.nid, event.auth_events.clone());
+        }
         let event = Arc::new(event);
         lock(&self.auth_cache).put(event_id.to_owned(), event.clone());
         Ok(event)

@@ -12,6 +12,7 @@ use super::nids::Pending;
 use super::state::{NamedState, StateMap};
 use crate::error::{Error, Result};
 use crate::server::Homeserver;
+use crate::server::lock;
 
 /// A room's events by nid, as stored or staged by the current write.
 struct StoredEvents<'a> {
@@ -30,6 +31,16 @@ impl EventProvider for StoredEvents<'_> {
 
     fn state_key_nid(&self, kind: &EventType, state_key: &str) -> Option<StateKeyNid> {
         self.hs.nids.key_nid(Some(self.pending), kind.as_str(), state_key).ok()?
+    }
+
+    fn with_auth_events(&self, nid: EventNid, f: &mut dyn FnMut(&[EventNid])) -> bool {
+        // Only stored events' edges are cached (a nid staged by a write that then fails may
+        // be handed out again), and an event's auth events never change.
+        if let Some(edges) = lock(&self.hs.auth_edges).get(&nid) {
+            f(edges);
+            return true;
+        }
+        self.event(nid).map(|e| f(&e.auth_events)).is_some()
     }
 }
 

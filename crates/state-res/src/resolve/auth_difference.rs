@@ -6,6 +6,8 @@
 //! others' do not would enter the full conflicted set and be replayed; servers that disagree on
 //! this can resolve differently, so Tandem follows the implementation it federates with most.)
 
+use rustc_hash::FxHashSet;
+
 use super::arena::{Arena, BitSet, Idx};
 use super::split::Split;
 use crate::EventProvider;
@@ -49,17 +51,23 @@ fn is_unconflicted<P: EventProvider>(nid: EventNid, split: &Split, arena: &mut A
 /// Walks the auth DAG: everything reachable from the unconflicted events is in every chain;
 /// what only some sets' conflicted events reach is the difference.
 pub(crate) fn compute<P: EventProvider>(split: &Split, arena: &mut Arena<'_, P>) -> Vec<EventNid> {
-    let mut common = BitSet::default();
-    let roots: Vec<EventNid> = split.unconflicted.iter().map(|e| e.1).collect();
-    walk(arena, &roots, &mut common, |_| true);
+    // The unconflicted state is usually nearly the whole state (a hundred thousand members):
+    // it is walked by auth edges alone, without loading its events into the arena.
+    let mut common: FxHashSet<EventNid> = FxHashSet::default();
+    let mut stack: Vec<EventNid> = split.unconflicted.iter().map(|e| e.1).collect();
+    while let Some(nid) = stack.pop() {
+        if common.insert(nid) {
+            arena.provider.with_auth_events(nid, &mut |auth| stack.extend_from_slice(auth));
+        }
+    }
 
     let k = split.conflicted_by_set.len();
     let mut counts: Vec<u32> = Vec::new();
     let mut reached: Vec<Idx> = Vec::new();
     for set in &split.conflicted_by_set {
         let mut seen = BitSet::default();
-        walk(arena, set, &mut seen, |idx| {
-            if common.contains(idx) {
+        walk(arena, set, &mut seen, |idx, nid| {
+            if common.contains(&nid) {
                 return false;
             }
             let i = idx as usize;
@@ -82,12 +90,12 @@ pub(crate) fn walk<P: EventProvider>(
     arena: &mut Arena<'_, P>,
     roots: &[EventNid],
     seen: &mut BitSet,
-    mut enter: impl FnMut(Idx) -> bool,
+    mut enter: impl FnMut(Idx, EventNid) -> bool,
 ) {
     let mut stack: Vec<EventNid> = roots.to_vec();
     while let Some(nid) = stack.pop() {
         let Some(idx) = arena.load(nid) else { continue };
-        if !seen.insert(idx) || !enter(idx) {
+        if !seen.insert(idx) || !enter(idx, nid) {
             continue;
         }
         stack.extend_from_slice(&arena.ev(idx).auth_events);
