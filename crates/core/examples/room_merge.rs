@@ -7,7 +7,8 @@
 //! in another room, one after another, and the longest of those sends is reported: a merge
 //! that held the writer lock would show there (`bystander` 0 leaves it out, to time the
 //! receipts alone).
-//! `cargo run --release -p tandem-core --example room_merge -- [members] [changes] [bystander]`.
+//! `cold` 1 restarts the server before the timed receipts (nothing of the room cached).
+//! `cargo run --release -p tandem-core --example room_merge -- [members] [changes] [bystander] [cold]`.
 
 mod common;
 
@@ -36,7 +37,8 @@ fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let (members, changes) = (args.first().copied().unwrap_or(10_000), args.get(1).copied().unwrap_or(200));
     let with_bystander = args.get(2) != Some(&0);
-    let (_dir, hs, creator, room) = common::server_with_room(Some("11"));
+    let cold = args.get(3) == Some(&1);
+    let (dir, hs, creator, room) = common::server_with_room(Some("11"));
     let other = hs.create_room(&creator, Default::default()).expect("room");
     let other = with_bystander.then_some(other.as_str());
     common::join_members(&hs, &room, 1, members);
@@ -86,6 +88,13 @@ fn main() {
     for event in rest {
         assert!(matches!(hs.receive_pdu(&room, event, None).expect("receive"), Received::Accepted));
     }
+    // A server just restarted has none of the room's events in memory.
+    let hs = if cold {
+        drop(hs);
+        common::reopen(&dir)
+    } else {
+        hs
+    };
     let (second_extremity, worst_during_second) = timed_receipt(&hs, &room, last, &creator, other);
 
     let tips: Vec<String> = branches.iter().map(|b| b.last().expect("event").event_id.clone()).collect();

@@ -107,6 +107,9 @@ pub const STRIPPED_STATE: Table = Table("stripped_state");
 pub const NIDS: Table = Table("nids");
 /// The space byte then the nid → the name.
 pub const NAMES: Table = Table("names");
+/// Event nid → the nids of its auth events, each 8 bytes big-endian: all that state
+/// resolution's walk of a large state's auth chains reads ([`crate::rooms::resolve`]).
+pub const AUTH_EDGES: Table = Table("auth_edges");
 
 pub const ALL: &[Table] = &[
     META,
@@ -154,6 +157,7 @@ pub const ALL: &[Table] = &[
     STRIPPED_STATE,
     NIDS,
     NAMES,
+    AUTH_EDGES,
 ];
 
 /// A key of strings, each terminated, so that any leading run of them is a scan prefix.

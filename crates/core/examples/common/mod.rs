@@ -25,6 +25,12 @@ pub fn server_with_room(version: Option<&str>) -> (tempfile::TempDir, Arc<Homese
     (dir, hs, creator, room)
 }
 
+/// The server of `dir` opened again (after the caller dropped it), as after a restart.
+#[allow(dead_code)]
+pub fn reopen(dir: &tempfile::TempDir) -> Arc<Homeserver> {
+    Homeserver::open(dir.path(), "example.org", ServerKey::generate("t")).expect("open again")
+}
+
 /// Adds local users `m{from}`..=`m{to}` to `room`, one join each.
 #[allow(dead_code)]
 pub fn join_members(hs: &Homeserver, room: &str, from: usize, to: usize) {

@@ -103,7 +103,8 @@ impl Homeserver {
         }
         obj.insert("content".into(), content);
 
-        let draft = AuthEvent::from_json(&room.version, "$draft", &Value::Object(obj.clone()), self.nid_of(pending))
+        let nid_of = self.nid_of(pending);
+        let mut draft = AuthEvent::from_json(&room.version, "$draft", &Value::Object(obj.clone()), &nid_of)
             .map_err(|e| Error::bad_json(e.to_string()))?;
         let mut auth_ids = Vec::new();
         for (kind, state_key) in auth_types_for_event(&room.version, &draft) {
@@ -111,6 +112,9 @@ impl Homeserver {
                 auth_ids.push(id);
             }
         }
+        // The view staged and stored with the event (its auth edges, which resolution walks)
+        // cites what the event cites.
+        draft.auth_events = auth_ids.iter().map(|id| nid_of(id)).collect();
         obj.insert("auth_events".into(), json!(auth_ids));
         let lookup =
             |kind: &EventType, state_key: &str| room.state_event(self, kind.as_str(), state_key).ok().flatten();

@@ -197,6 +197,8 @@ impl Room {
     /// held before it, or it is rejected).
     pub(crate) fn add_pending(&mut self, hs: &Homeserver, txn: &mut Txn, mut event: AuthEvent) -> Result<()> {
         event.nid = txn.event_nid(hs, &event.event_id)?;
+        let edges: Vec<u8> = event.auth_events.iter().flat_map(|n| n.0.to_be_bytes()).collect();
+        txn.batch.put(crate::tables::AUTH_EDGES, event.nid.0.to_be_bytes().to_vec(), edges);
         self.pending_events.insert(event.event_id.to_string(), Arc::new(event));
         Ok(())
     }

@@ -13,6 +13,7 @@ use super::state::{NamedState, StateMap};
 use crate::error::{Error, Result};
 use crate::server::Homeserver;
 use crate::server::lock;
+use crate::tables::AUTH_EDGES;
 
 /// A room's events by nid, as stored or staged by the current write.
 struct StoredEvents<'a> {
@@ -34,10 +35,18 @@ impl EventProvider for StoredEvents<'_> {
     }
 
     fn with_auth_events(&self, nid: EventNid, f: &mut dyn FnMut(&[EventNid])) -> bool {
-        // Only stored events' edges are cached (a nid staged by a write that then fails may
-        // be handed out again), and an event's auth events never change.
+        // Only stored events' edges are cached or read (a nid staged by a write that then
+        // fails may be handed out again), and an event's auth events never change. Events
+        // stored before edges were kept, and those of the current write, are read whole.
         if let Some(edges) = lock(&self.hs.auth_edges).get(&nid) {
             f(edges);
+            return true;
+        }
+        if let Ok(Some(bytes)) = self.hs.db.get(AUTH_EDGES, &nid.0.to_be_bytes()) {
+            let edges: Box<[EventNid]> =
+                bytes.chunks_exact(8).map(|b| EventNid(u64::from_be_bytes(b.try_into().expect("8 bytes")))).collect();
+            f(&edges);
+            lock(&self.hs.auth_edges).put(nid, edges);
             return true;
         }
         self.event(nid).map(|e| f(&e.auth_events)).is_some()
@@ -77,5 +86,41 @@ impl Homeserver {
         }
         let resolved = self.resolve_states(&room, &Pending::default(), &sets)?;
         self.named_state(&resolved)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tandem_state_res::{EventNid, EventProvider};
+
+    use super::StoredEvents;
+    use crate::rooms::nids::Pending;
+    use crate::rooms::receive::tests::public_room;
+    use crate::server::lock;
+    use crate::tables::AUTH_EDGES;
+
+    /// Every stored event's auth edges are kept as its auth events' nids, and resolution's
+    /// walk reads them from storage when they are not cached, as after a restart.
+    #[test]
+    fn stored_events_keep_their_auth_edges() {
+        let (_dir, hs, _, room_id, auth) = public_room();
+        let room = hs.room(&room_id).unwrap();
+        lock(&hs.auth_edges).clear();
+        let pending = Pending::default();
+        let stored = StoredEvents { hs: &hs, room: &room, pending: &pending };
+        for id in &auth {
+            let nid = hs.nids.event_nid(None, id).unwrap().unwrap();
+            let whole = room.auth_event(&hs, id).unwrap();
+            lock(&hs.auth_edges).clear();
+            let bytes = hs.db.get(AUTH_EDGES, &nid.0.to_be_bytes()).unwrap().expect("edges stored");
+            let kept: Vec<EventNid> =
+                bytes.chunks_exact(8).map(|b| EventNid(u64::from_be_bytes(b.try_into().unwrap()))).collect();
+            assert_eq!(kept, whole.auth_events.to_vec(), "{id}");
+            let mut walked = Vec::new();
+            assert!(stored.with_auth_events(nid, &mut |a| walked.extend_from_slice(a)));
+            assert_eq!(walked, kept, "{id}");
+            assert!(lock(&hs.auth_edges).contains(&nid), "read once, then cached");
+        }
+        assert!(auth.iter().any(|id| !room.auth_event(&hs, id).unwrap().auth_events.is_empty()));
     }
 }
