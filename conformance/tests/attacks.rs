@@ -166,6 +166,49 @@ fn a_deep_chain_of_made_up_history_costs_a_bounded_number_of_requests() {
     s.unharmed(&before);
 }
 
+/// A transaction of fifty events, each after a gap whose state the hostile server fills with
+/// twenty made-up events to fetch one by one: each event alone stays within its bound, but
+/// together they would cost over a thousand requests. The victim's fetches for the whole
+/// transaction are bounded by the transaction's budget, and none of the events enters the room.
+#[test]
+fn a_transaction_of_gaps_costs_a_bounded_number_of_requests() {
+    let s = Scene::new();
+    let before = s.state();
+    let mut events = Vec::new();
+    for i in 0..50 {
+        let (_, template) = s.message(&format!("gapped {i}"));
+        let mut event = template;
+        for k in ["signatures", "hashes"] {
+            event.as_object_mut().unwrap().remove(k);
+        }
+        event["prev_events"] = json!([format!("$gap-{}", unique("g"))]);
+        events.push(s.hostile.identity.pdu(event));
+    }
+    let made_up: Vec<String> = (0..20).map(|i| format!("$made-up-{}", unique(&i.to_string()))).collect();
+    s.hostile.script(move |r| {
+        if r.path.starts_with("/_matrix/federation/v1/get_missing_events") {
+            return Some(Reply::Json(200, json!({ "events": [] })));
+        }
+        if r.path.starts_with("/_matrix/federation/v1/state_ids") {
+            return Some(Reply::Json(200, json!({ "pdu_ids": made_up.clone(), "auth_chain_ids": [] })));
+        }
+        None
+    });
+    s.deliver(events.iter().map(|(_, pdu)| pdu.clone()).collect());
+    assert!(events.iter().all(|(id, _)| !s.visible(id)), "an event after a made-up gap was taken");
+    let asked = |p: &str| s.hostile.received(p).len();
+    let requests = asked("/_matrix/federation/v1/get_missing_events")
+        + asked("/_matrix/federation/v1/state")
+        + asked("/_matrix/federation/v1/event/")
+        + asked("/_matrix/federation/v1/event_auth");
+    eprintln!("requests for one transaction of 50 gapped events: {requests}");
+    if s.victim.kind == Kind::Tandem {
+        // The transaction's budget (400 requests), where each event alone could cost 23.
+        assert!(requests <= 400, "{requests} requests for one transaction");
+    }
+    s.unharmed(&before);
+}
+
 /// An event after a gap whose prev event the hostile server will not show: it answers the
 /// state before that prev event (the room's real state) but not the prev event itself, a
 /// state event that would have changed it. The state after the gap is not known, so the event

@@ -99,11 +99,7 @@ struct PublicRoomsQuery {
 }
 
 async fn public_rooms(State(api): State<Api>, Q(q): Q<PublicRoomsQuery>) -> ApiResult<Json<Value>> {
-    if let Some(server) = q.server.filter(|s| *s != api.config.server_name) {
-        return Ok(Json(api.hs.network()?.public_rooms(server, q.limit, q.since, None).await?));
-    }
-    let hs = api.hs.clone();
-    Ok(Json(blocking(move || hs.public_rooms(q.limit, q.since.as_deref(), None)).await?))
+    Ok(Json(api.hs.public_rooms_of(q.server, q.limit, q.since, None).await?))
 }
 
 #[derive(Deserialize, Default)]
@@ -122,11 +118,7 @@ async fn search_public_rooms(
 ) -> ApiResult<Json<Value>> {
     let term =
         body.filter.as_ref().and_then(|f| f.get("generic_search_term")).and_then(Value::as_str).map(str::to_owned);
-    if let Some(server) = q.server.filter(|s| *s != api.config.server_name) {
-        return Ok(Json(api.hs.network()?.public_rooms(server, body.limit, body.since, term).await?));
-    }
-    let hs = api.hs.clone();
-    Ok(Json(blocking(move || hs.public_rooms(body.limit, body.since.as_deref(), term.as_deref())).await?))
+    Ok(Json(api.hs.public_rooms_of(q.server, body.limit, body.since, term).await?))
 }
 
 #[derive(Deserialize)]

@@ -7,6 +7,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_core::filter::RoomEventFilter;
+use tandem_core::rooms::history::MessagesRequest;
 use tandem_core::rooms::read::Viewer;
 
 use crate::error::{ApiResult, MatrixError};
@@ -178,30 +179,14 @@ async fn messages(
         None => return Err(MatrixError::missing_param("Missing dir parameter")),
         d => direction(d, true)?,
     };
-    let filter = room_filter(q.filter.as_deref())?;
-    let read = |q: MessagesQuery, filter: RoomEventFilter| {
-        let (hs, auth, room) = (api.hs.clone(), auth.clone(), room.clone());
-        blocking(move || {
-            let viewer = Viewer { user_id: &auth.user_id, device_id: Some(&auth.device_id) };
-            hs.messages(viewer, &room, q.from.as_deref(), q.to.as_deref(), backward, q.limit.unwrap_or(10), &filter)
-        })
+    let request = MessagesRequest {
+        from: q.from,
+        to: q.to,
+        backward,
+        limit: q.limit.unwrap_or(10),
+        filter: room_filter(q.filter.as_deref())?,
     };
-    let mut page = read(q.clone(), filter.clone()).await?;
-    // Past the oldest event held: ask the other servers in the room for more history.
-    if backward && page.end.is_none() && q.to.is_none() {
-        let (hs, r) = (api.hs.clone(), room.clone());
-        let frontier = blocking(move || hs.backfill_frontier(&r)).await?;
-        if !frontier.is_empty()
-            && let Ok(network) = api.hs.network()
-        {
-            let limit = q.limit.unwrap_or(10).clamp(1, 100);
-            match network.backfill(room.clone(), frontier, limit.max(20)).await {
-                Ok(n) if n > 0 => page = read(q, filter).await?,
-                Ok(_) => {}
-                Err(e) => tracing::info!(%room, "backfill: {e}"),
-            }
-        }
-    }
+    let page = api.hs.messages_paging(&auth.user_id, &auth.device_id, &room, request).await?;
     let mut out = json!({ "chunk": page.chunk, "start": page.start });
     if let Some(end) = page.end {
         out["end"] = end.into();
@@ -234,13 +219,7 @@ async fn timestamp_to_event(
             .map_err(|_| MatrixError::invalid_param("ts must be a timestamp in milliseconds"))?;
     let forward =
         !direction(Some(q.dir.as_deref().ok_or_else(|| MatrixError::missing_param("Missing dir parameter"))?), true)?;
-    let (hs, r) = (api.hs.clone(), room.clone());
-    let mut found = blocking(move || hs.timestamp_to_event(&auth.user_id, &r, ts, forward)).await?;
-    if found.is_none()
-        && let Ok(network) = api.hs.network()
-    {
-        found = network.timestamp_to_event(room, ts, forward).await.ok().flatten();
-    }
+    let found = api.hs.timestamp_to_event_anywhere(&auth.user_id, &room, ts, forward).await?;
     let dir = if forward { "f" } else { "b" };
     let (event_id, origin_server_ts) =
         found.ok_or_else(|| MatrixError::not_found(format!("Unable to find event from {ts} in direction {dir}")))?;

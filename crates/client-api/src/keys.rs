@@ -5,10 +5,7 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
-
-use std::collections::BTreeMap;
-use std::time::Duration;
+use serde_json::{Value, json};
 
 use crate::account::require_password;
 use crate::error::{ApiResult, MatrixError, ok};
@@ -39,107 +36,12 @@ async fn upload(State(api): State<Api>, auth: Auth, JsonBody(body): JsonBody<Val
     Ok(Json(blocking(move || hs.upload_keys(&auth.user_id, &auth.device_id, &body)).await?))
 }
 
-/// How long a key query or claim waits for other servers, unless the client says.
-const DEFAULT_TIMEOUT_MS: u64 = 10_000;
-
-fn remote_timeout(body: &Value) -> Duration {
-    Duration::from_millis(body.get("timeout").and_then(Value::as_u64).unwrap_or(DEFAULT_TIMEOUT_MS).min(60_000))
-}
-
-/// Records that `server` did not answer, as the spec's `failures` object does.
-fn failed(answer: &mut Value, server: &str, why: String) {
-    if !answer.get("failures").is_some_and(Value::is_object) {
-        answer["failures"] = json!({});
-    }
-    answer["failures"][server] = json!({ "status": 503, "message": why });
-}
-
 async fn query(State(api): State<Api>, auth: Auth, JsonBody(body): JsonBody<Value>) -> ApiResult<Json<Value>> {
-    let wait = remote_timeout(&body);
-    let (hs, user) = (api.hs.clone(), auth.user_id.clone());
-    let mut q = blocking(move || hs.query_keys(&user, &body)).await?;
-    if q.resync.is_empty() && q.remote.is_empty() {
-        return Ok(Json(q.answer));
-    }
-    let network = api.hs.network()?;
-    // Users sharing a room with the asker: fetch their device lists into the cache.
-    for (user_id, _) in &q.resync {
-        match tokio::time::timeout(wait, network.resync_devices(user_id.clone())).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => failed(&mut q.answer, user_id.split_once(':').map_or("", |(_, s)| s), e.to_string()),
-            Err(_) => failed(&mut q.answer, user_id.split_once(':').map_or("", |(_, s)| s), "timed out".into()),
-        }
-    }
-    let (hs, user, resync, mut answer) = (api.hs.clone(), auth.user_id.clone(), q.resync, q.answer);
-    answer = blocking(move || {
-        hs.answer_resynced(&user, &resync, &mut answer)?;
-        Ok(answer)
-    })
-    .await?;
-    // Everyone else: ask their servers, all at once.
-    let mut asks = tokio::task::JoinSet::new();
-    for (server, users) in q.remote {
-        let network = network.clone();
-        asks.spawn(async move {
-            let request = json!({ "device_keys": users });
-            let result = tokio::time::timeout(wait, network.query_keys(server.clone(), request)).await;
-            (server, users, result)
-        });
-    }
-    while let Some(done) = asks.join_next().await {
-        let Ok((server, users, result)) = done else { continue };
-        match result {
-            Ok(Ok(remote)) => {
-                for field in ["device_keys", "master_keys", "self_signing_keys"] {
-                    for (user_id, v) in remote.get(field).and_then(Value::as_object).into_iter().flatten() {
-                        // A server answers for its own users only.
-                        if users.contains_key(user_id) {
-                            if answer.get(field).is_none() {
-                                answer[field] = json!({});
-                            }
-                            answer[field][user_id] = v.clone();
-                        }
-                    }
-                }
-            }
-            Ok(Err(e)) => failed(&mut answer, &server, e.to_string()),
-            Err(_) => failed(&mut answer, &server, "timed out".into()),
-        }
-    }
-    Ok(Json(answer))
+    Ok(Json(api.hs.keys_query(&auth.user_id, body).await?))
 }
 
 async fn claim(State(api): State<Api>, _auth: Auth, JsonBody(body): JsonBody<Value>) -> ApiResult<Json<Value>> {
-    let wait = remote_timeout(&body);
-    let mut remote: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
-    for (user_id, devices) in body.get("one_time_keys").and_then(Value::as_object).into_iter().flatten() {
-        if let Some((_, server)) = user_id.split_once(':')
-            && server != api.config.server_name
-        {
-            remote.entry(server.to_owned()).or_default().insert(user_id.clone(), devices.clone());
-        }
-    }
-    let hs = api.hs.clone();
-    let mut answer = blocking(move || hs.claim_keys(&body)).await?;
-    if remote.is_empty() {
-        return Ok(Json(answer));
-    }
-    let network = api.hs.network()?;
-    for (server, users) in remote {
-        let request = json!({ "one_time_keys": users });
-        match tokio::time::timeout(wait, network.claim_keys(server.clone(), request)).await {
-            Ok(Ok(keys)) => {
-                for (user_id, v) in keys.get("one_time_keys").and_then(Value::as_object).into_iter().flatten() {
-                    if users.contains_key(user_id) {
-                        answer["one_time_keys"][user_id] = v.clone();
-                    }
-                }
-            }
-            Ok(Err(e)) => failed(&mut answer, &server, e.to_string()),
-            Err(_) => failed(&mut answer, &server, "timed out".into()),
-        }
-    }
-    Ok(Json(answer))
+    Ok(Json(api.hs.keys_claim(body).await?))
 }
 
 /// `/keys/device_signing/upload`: replacing existing cross-signing keys needs the password.

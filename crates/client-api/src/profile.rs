@@ -25,12 +25,7 @@ fn check_user(user_id: &str) -> ApiResult<()> {
 
 async fn load(api: &Api, user_id: String) -> ApiResult<Map<String, Value>> {
     check_user(&user_id)?;
-    let hs = api.hs.clone();
-    if !user_id.ends_with(&format!(":{}", api.config.server_name)) {
-        let profile = hs.network()?.query_profile(user_id, None).await?;
-        return Ok(profile.as_object().cloned().unwrap_or_default());
-    }
-    blocking(move || hs.profile(&user_id)).await?.ok_or_else(|| MatrixError::not_found("Profile was not found"))
+    Ok(api.hs.profile_anywhere(&user_id).await?)
 }
 
 async fn whole(State(api): State<Api>, Path(user_id): Path<String>) -> ApiResult<Json<Value>> {

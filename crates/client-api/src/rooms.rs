@@ -33,43 +33,8 @@ async fn create_room(
     auth: Auth,
     JsonBody(body): JsonBody<CreateRoom>,
 ) -> ApiResult<Json<Value>> {
-    let hs = api.hs.clone();
-    // Users of other servers are invited once the room exists, through their servers.
-    let remote: Vec<String> =
-        body.invite.iter().filter(|u| !u.ends_with(&format!(":{}", api.config.server_name))).cloned().collect();
-    let is_direct = body.is_direct;
-    let creator = auth.user_id.clone();
-    let room_id = blocking(move || hs.create_room(&auth.user_id, body)).await?;
-    for target in remote {
-        let network = api.hs.network()?;
-        if let Err(e) = network.invite(creator.clone(), room_id.clone(), target.clone(), None, is_direct).await {
-            // As Synapse does: the room stays created; the invite can be sent again.
-            tracing::info!(%room_id, %target, "inviting a user of another server failed: {e}");
-        }
-    }
+    let room_id = api.hs.create_room_inviting(&auth.user_id, body).await?;
     Ok(Json(json!({ "room_id": room_id })))
-}
-
-/// A room id, or the room an alias on this server points to.
-/// A room id or alias as a room id, with the servers an alias's server suggests joining
-/// through. Aliases of other servers are asked of them.
-pub(crate) async fn resolve_room_via(api: &Api, room: &str) -> ApiResult<(String, Vec<String>)> {
-    if room.starts_with('!') {
-        return Ok((room.to_owned(), Vec::new()));
-    }
-    if !room.starts_with('#') {
-        return Err(MatrixError::invalid_param(format!("{room:?} is not a room id or alias")));
-    }
-    let hs = api.hs.clone();
-    let alias = room.to_owned();
-    tandem_core::directory::check_alias(&alias)?;
-    if !alias.ends_with(&format!(":{}", api.config.server_name)) {
-        return Ok(hs.network()?.query_alias(alias).await?);
-    }
-    let room_id = blocking(move || hs.alias_target(&alias))
-        .await?
-        .ok_or_else(|| MatrixError::not_found(format!("Room alias {room} not found")))?;
-    Ok((room_id, Vec::new()))
 }
 
 #[derive(Deserialize, Default)]
@@ -86,47 +51,7 @@ async fn membership(
     membership: &'static str,
     reason: Option<String>,
 ) -> ApiResult<String> {
-    membership_via(api, sender, room, target, membership, reason, Vec::new()).await
-}
-
-/// Sets a membership; when this server is not in the room (joins, knocks, leaving a remote
-/// invite) or the target is on another server (invites), the federation layer does the
-/// handshake.
-async fn membership_via(
-    api: &Api,
-    sender: String,
-    room: String,
-    target: String,
-    membership: &'static str,
-    reason: Option<String>,
-    via: Vec<String>,
-) -> ApiResult<String> {
-    let hs = api.hs.clone();
-    let r = room.clone();
-    let resident = blocking(move || hs.is_resident(&r)).await?;
-    let hs = api.hs.clone();
-    let local_target = target.ends_with(&format!(":{}", api.config.server_name));
-    match membership {
-        "join" | "knock" if !resident => {
-            hs.network()?.join(sender, room.clone(), via, membership).await?;
-            Ok(room)
-        }
-        "leave" if !resident && sender == target => {
-            // Through a server in the room if one answers; otherwise declined here.
-            let remote = match hs.network() {
-                Ok(network) => network.leave(sender.clone(), room.clone()).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = remote {
-                tracing::info!(%room, "leaving through another server failed ({e}); declining locally");
-                let r = room.clone();
-                blocking(move || hs.decline_locally(&sender, &r, reason.as_deref())).await?;
-            }
-            Ok(room)
-        }
-        "invite" if resident && !local_target => Ok(hs.network()?.invite(sender, room, target, reason, false).await?),
-        _ => blocking(move || hs.set_membership(&sender, &room, &target, membership, reason.as_deref(), None)).await,
-    }
+    Ok(api.hs.change_membership(&sender, &room, &target, membership, reason, Vec::new()).await?)
 }
 
 /// `server_name` (and the older `via`) query parameters: servers to join through.
@@ -148,10 +73,9 @@ async fn join(
     RawQuery(query): RawQuery,
     JsonBody(body): JsonBody<ReasonBody>,
 ) -> ApiResult<Json<Value>> {
-    let (room_id, mut via) = resolve_room_via(&api, &room).await?;
+    let (room_id, mut via) = api.hs.resolve_room(&room).await?;
     via.splice(0..0, via_servers(&query));
-    let user = auth.user_id.clone();
-    membership_via(&api, auth.user_id, room_id.clone(), user, "join", body.reason, via).await?;
+    api.hs.change_membership(&auth.user_id, &room_id, &auth.user_id, "join", body.reason, via).await?;
     Ok(Json(json!({ "room_id": room_id })))
 }
 
@@ -162,10 +86,9 @@ async fn knock(
     RawQuery(query): RawQuery,
     JsonBody(body): JsonBody<ReasonBody>,
 ) -> ApiResult<Json<Value>> {
-    let (room_id, mut via) = resolve_room_via(&api, &room).await?;
+    let (room_id, mut via) = api.hs.resolve_room(&room).await?;
     via.splice(0..0, via_servers(&query));
-    let user = auth.user_id.clone();
-    membership_via(&api, auth.user_id, room_id.clone(), user, "knock", body.reason, via).await?;
+    api.hs.change_membership(&auth.user_id, &room_id, &auth.user_id, "knock", body.reason, via).await?;
     Ok(Json(json!({ "room_id": room_id })))
 }
 

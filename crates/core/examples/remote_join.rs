@@ -7,7 +7,7 @@
 mod common;
 
 use serde_json::{Value, json};
-use tandem_core::rooms::receive::Pdu;
+use tandem_core::inbound::Pdu;
 
 fn pdu(event: Value) -> Pdu {
     let rules = ruma::RoomVersionId::V11.rules().expect("v11");

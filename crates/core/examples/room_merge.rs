@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tandem_core::rooms::receive::{Pdu, Received};
+use tandem_core::inbound::{Pdu, Received};
 use tandem_core::server::Homeserver;
 
 fn pdu(event: Value) -> Pdu {

@@ -161,6 +161,19 @@ impl Homeserver {
         Ok(())
     }
 
+    /// A user's profile, another server's user's asked of their server.
+    pub async fn profile_anywhere(self: &std::sync::Arc<Self>, user_id: &str) -> Result<Map<String, Value>> {
+        if !self.is_local(user_id) {
+            let server = crate::server_name::server_of(user_id)
+                .ok_or_else(|| Error::invalid_param(format!("Invalid user id {user_id:?}")))?;
+            let request = crate::network::Request::Profile { user_id: user_id.to_owned(), field: None };
+            let profile = self.ask(server, request).await?;
+            return Ok(profile.as_object().cloned().unwrap_or_default());
+        }
+        let u = user_id.to_owned();
+        self.blocking(move |hs| hs.profile(&u)).await?.ok_or_else(|| Error::not_found("Profile was not found"))
+    }
+
     pub fn profile(&self, user_id: &str) -> Result<Option<Map<String, Value>>> {
         match self.get_json::<Value>(PROFILES, &key(&[user_id]))? {
             Some(Value::Object(map)) => Ok(Some(map)),

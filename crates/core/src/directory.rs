@@ -1,10 +1,14 @@
 //! Room aliases, the public room directory and the user directory.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::network::Request;
 use crate::server::{Homeserver, Txn};
+use crate::server_name::server_of;
 use crate::tables::{ALIASES, PUBLIC_ROOMS, USERS, key};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -23,6 +27,48 @@ pub fn check_alias(alias: &str) -> Result<()> {
 }
 
 impl Homeserver {
+    /// A room id, or the room an alias points to with the servers its server suggests joining
+    /// through. Aliases of other servers are asked of them.
+    pub async fn resolve_room(self: &Arc<Self>, room: &str) -> Result<(String, Vec<String>)> {
+        if room.starts_with('!') {
+            return Ok((room.to_owned(), Vec::new()));
+        }
+        if !room.starts_with('#') {
+            return Err(Error::invalid_param(format!("{room:?} is not a room id or alias")));
+        }
+        check_alias(room)?;
+        let server = server_of(room).ok_or_else(|| Error::invalid_param(format!("Invalid room alias {room:?}")))?;
+        if server != self.server_name {
+            let answer = self.ask(server, Request::Alias { alias: room.to_owned() }).await?;
+            let room_id = answer
+                .get("room_id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::not_found("Room alias not found"))?;
+            return Ok((room_id.to_owned(), crate::hierarchy::strings(answer.get("servers"))));
+        }
+        let alias = room.to_owned();
+        let room_id = self
+            .blocking(move |hs| hs.alias_target(&alias))
+            .await?
+            .ok_or_else(|| Error::not_found(format!("Room alias {room} not found")))?;
+        Ok((room_id, Vec::new()))
+    }
+
+    /// The public room directory of `server` (ours when `None` or our name), another server's
+    /// asked of it.
+    pub async fn public_rooms_of(
+        self: &Arc<Self>,
+        server: Option<String>,
+        limit: Option<usize>,
+        since: Option<String>,
+        search: Option<String>,
+    ) -> Result<Value> {
+        match server.filter(|s| *s != self.server_name) {
+            Some(server) => self.ask(&server, Request::PublicRooms { limit, since, search }).await,
+            None => self.blocking(move |hs| hs.public_rooms(limit, since.as_deref(), search.as_deref())).await,
+        }
+    }
+
     pub fn alias_target(&self, alias: &str) -> Result<Option<String>> {
         Ok(self.get_json::<AliasEntry>(ALIASES, &key(&[alias]))?.map(|e| e.room_id))
     }

@@ -1,11 +1,15 @@
-//! What the engine asks of other servers, as a trait the federation layer implements
-//! (`tandem-federation`) and the binary installs with [`Homeserver::set_network`]. The client
-//! API reaches other servers only through it, so neither HTTP layer depends on the other.
+//! What the engine asks of other servers. The engine runs every Matrix flow that crosses
+//! servers itself (joins, invites, backfill, the received PDU pipeline, key queries); what it
+//! needs from the federation layer (`tandem-federation`, installed with
+//! [`Homeserver::set_network`]) is transport only: a [`Request`] of the server-server API sent,
+//! signed, to one server, and other servers' signing keys. The client API reaches other servers
+//! only through the engine, so neither HTTP layer depends on the other.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use ruma::signatures::PublicKeyMap;
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -13,70 +17,58 @@ use crate::server::Homeserver;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Membership handshakes and queries that need another server.
+/// One request of the server-server API, in the engine's terms; the federation layer gives it
+/// its method, path and body. Answers come back as the JSON the other server sent, unchecked:
+/// the engine checks them.
+#[derive(Clone, Debug)]
+pub enum Request {
+    /// `GET /make_{join,knock,leave}`: a membership event template. Joins and knocks list the
+    /// room versions this server supports.
+    MakeMembership { membership: &'static str, room_id: String, user_id: String },
+    /// `PUT /send_{join,knock,leave}`: the signed membership event.
+    SendMembership { membership: &'static str, room_id: String, event_id: String, pdu: Value },
+    /// `PUT /v2/invite`: `{room_version, event, invite_room_state}`.
+    Invite { room_id: String, event_id: String, body: Value },
+    /// `GET /event/{eventId}`.
+    Event { event_id: String },
+    /// `GET /event_auth/{roomId}/{eventId}`.
+    EventAuth { room_id: String, event_id: String },
+    /// `GET /state_ids/{roomId}?event_id=`.
+    StateIds { room_id: String, event_id: String },
+    /// `GET /state/{roomId}?event_id=`.
+    State { room_id: String, event_id: String },
+    /// `POST /get_missing_events/{roomId}`.
+    MissingEvents { room_id: String, earliest: Vec<String>, latest: Vec<String>, limit: usize },
+    /// `GET /backfill/{roomId}?v=…&limit=`.
+    Backfill { room_id: String, from: Vec<String>, limit: usize },
+    /// `GET /timestamp_to_event/{roomId}?ts=&dir=`.
+    TimestampToEvent { room_id: String, ts: u64, forward: bool },
+    /// `GET /query/directory?room_alias=`.
+    Alias { alias: String },
+    /// `GET /query/profile?user_id=&field=`.
+    Profile { user_id: String, field: Option<String> },
+    /// `GET /publicRooms`, or `POST` with a search term.
+    PublicRooms { limit: Option<usize>, since: Option<String>, search: Option<String> },
+    /// `GET /hierarchy/{roomId}?suggested_only=`.
+    Hierarchy { room_id: String, suggested_only: bool },
+    /// `GET /user/devices/{userId}`.
+    UserDevices { user_id: String },
+    /// `POST /user/keys/query`.
+    KeysQuery { body: Value },
+    /// `POST /user/keys/claim`.
+    KeysClaim { body: Value },
+}
+
+/// The federation layer, as the engine sees it.
 pub trait Network: Send + Sync {
-    /// Joins (or knocks on, `membership == "knock"`) a room this server is not in, through
-    /// the first of `via` that answers.
-    fn join(
-        &self,
-        user_id: String,
-        room_id: String,
-        via: Vec<String>,
-        membership: &'static str,
-    ) -> BoxFuture<'_, Result<()>>;
+    /// Sends `request` to `destination` and returns its answer. Refusals and unreachable
+    /// servers are errors (a 403 or 404 of the other server keeps its kind).
+    fn request(&self, destination: String, request: Request) -> BoxFuture<'_, Result<Value>>;
 
-    /// Leaves a room this server is not in (declines an invite, withdraws a knock).
-    fn leave(&self, user_id: String, room_id: String) -> BoxFuture<'_, Result<()>>;
-
-    /// Invites a user of another server to a room this server is in; the invite's event id.
-    fn invite(
-        &self,
-        sender: String,
-        room_id: String,
-        target: String,
-        reason: Option<String>,
-        is_direct: bool,
-    ) -> BoxFuture<'_, Result<String>>;
-
-    /// Another server's alias: the room id and servers to join through.
-    fn query_alias(&self, alias: String) -> BoxFuture<'_, Result<(String, Vec<String>)>>;
-
-    /// Asks servers in the room for up to `limit` events of history before `frontier` (events
-    /// this server lacks) and adds those that pass the checks; how many were added.
-    fn backfill(&self, room_id: String, frontier: Vec<String>, limit: usize) -> BoxFuture<'_, Result<usize>>;
-
-    /// Asks the other servers in the room for the event nearest `ts`: its id and timestamp.
-    fn timestamp_to_event(
-        &self,
-        room_id: String,
-        ts: u64,
-        forward: bool,
-    ) -> BoxFuture<'_, Result<Option<(String, u64)>>>;
-
-    /// Another server's public room directory (`/publicRooms` with `server`).
-    fn public_rooms(
-        &self,
-        server: String,
-        limit: Option<usize>,
-        since: Option<String>,
-        search: Option<String>,
-    ) -> BoxFuture<'_, Result<Value>>;
-
-    /// `/hierarchy` of a room this server is not in, from the first of `via` that answers: the
-    /// answer as given (`room`, `children`, `inaccessible_children`).
-    fn hierarchy(&self, room_id: String, via: Vec<String>, suggested_only: bool) -> BoxFuture<'_, Result<Value>>;
-
-    /// `/user/keys/query` on `server`: its users' device and cross-signing keys.
-    fn query_keys(&self, server: String, request: Value) -> BoxFuture<'_, Result<Value>>;
-
-    /// `/user/keys/claim` on `server`: one-time keys of its users' devices.
-    fn claim_keys(&self, server: String, request: Value) -> BoxFuture<'_, Result<Value>>;
-
-    /// Fetches another server's user's devices (`/user/devices`) into the device list cache.
-    fn resync_devices(&self, user_id: String) -> BoxFuture<'_, Result<()>>;
-
-    /// Another server's user's profile (or one field of it).
-    fn query_profile(&self, user_id: String, field: Option<String>) -> BoxFuture<'_, Result<Value>>;
+    /// The verify keys of each `(server, key ids)` that could be had and were valid at `at`
+    /// (ms since the epoch): fetched, cached, or ours. A server whose keys could not be had is
+    /// absent; the signature check then fails for it.
+    fn verify_keys(&self, wanted: Vec<(String, Vec<String>)>, at: u64) -> BoxFuture<'_, PublicKeyMap>;
 }
 
 impl Homeserver {
@@ -85,10 +77,15 @@ impl Homeserver {
         let _ = self.network.set(network);
     }
 
-    pub fn network(&self) -> Result<Arc<dyn Network>> {
+    pub(crate) fn network(&self) -> Result<Arc<dyn Network>> {
         self.network
             .get()
             .cloned()
             .ok_or_else(|| Error::new(ErrorKind::Forbidden, "Federation is disabled on this server"))
+    }
+
+    /// Sends one request to another server.
+    pub(crate) async fn ask(&self, destination: &str, request: Request) -> Result<Value> {
+        self.network()?.request(destination.to_owned(), request).await
     }
 }

@@ -54,6 +54,8 @@ pub struct Homeserver {
     pub(crate) outbox_pending: Mutex<std::collections::BTreeSet<String>>,
     pub(crate) outbox_wake: tokio::sync::Notify,
     pub(crate) network: std::sync::OnceLock<Arc<dyn crate::network::Network>>,
+    /// The received PDU pipeline's locks.
+    pub(crate) inbound: crate::inbound::Inbound,
 }
 
 /// How many events' authorization views are kept in memory.
@@ -119,6 +121,7 @@ impl Homeserver {
             outbox_pending: Mutex::new(Default::default()),
             outbox_wake: tokio::sync::Notify::new(),
             network: std::sync::OnceLock::new(),
+            inbound: Default::default(),
             db,
             key,
             server_name: server_name.to_owned(),
@@ -236,6 +239,19 @@ impl Homeserver {
 
     pub(crate) fn now_ms() -> u64 {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    }
+
+    /// Runs synchronous engine work (database reads and writes) on Tokio's blocking pool, off
+    /// the threads that drive requests and other servers' transactions.
+    pub async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Homeserver) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let hs = self.clone();
+        match tokio::task::spawn_blocking(move || f(&hs)).await {
+            Ok(result) => result,
+            Err(e) => Err(crate::Error::internal(format!("engine task failed: {e}"))),
+        }
     }
 
     /// Whether `user_id` is one of this server's users.

@@ -2,6 +2,8 @@
 //! shows of a room before joining it. A room this server is in is summarised here; another
 //! room from the `room` of another server's `/hierarchy` answer, checked and trimmed here.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
@@ -31,6 +33,28 @@ fn not_found() -> Error {
 }
 
 impl Homeserver {
+    /// The summary of a room or alias for `user` (`None`: unauthenticated): ours if this
+    /// server is in the room, else from the `room` of the first of `via` (and the alias's
+    /// servers) whose `/hierarchy` answers.
+    pub async fn summary_of_room(self: &Arc<Self>, user: Option<&str>, room: &str, via: Vec<String>) -> Result<Value> {
+        let (room_id, alias_via) = self.resolve_room(room).await?;
+        let via: Vec<String> = via.into_iter().chain(alias_via).collect();
+        let (u, r) = (user.map(str::to_owned), room_id.clone());
+        if let Some(local) = self.blocking(move |hs| hs.local_room_summary(u.as_deref(), &r)).await? {
+            return Ok(local);
+        }
+        let answer = match self.remote_hierarchy(&room_id, &via, false).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                tracing::info!(%room_id, "room summary from other servers: {e}");
+                return Err(not_found());
+            }
+        };
+        let chunk = answer.get("room").cloned().ok_or_else(not_found)?;
+        let u = user.map(str::to_owned);
+        self.blocking(move |hs| hs.remote_room_summary(u.as_deref(), &room_id, chunk)).await
+    }
+
     /// The summary of a room this server is in, for `user` (`None`: unauthenticated);
     /// `Ok(None)` when this server is not in the room (another server must be asked), not
     /// found when the user may not preview it.

@@ -13,7 +13,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde_json::{Value, json};
 use tandem_core::Homeserver;
 
-use crate::discovery::{Discovery, Overrides, ip_literal, split_server_name};
+use crate::discovery::{Discovery, Overrides, ip_literal};
 use crate::policy::IpRange;
 use crate::{FedError, FederationConfig};
 
@@ -247,7 +247,4 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
-/// The server part of a user id, room alias or (pre-v12) room id.
-pub fn server_of(id: &str) -> Option<&str> {
-    id.split_once(':').map(|(_, s)| s).filter(|s| split_server_name(s).is_some())
-}
+pub use tandem_core::server_name::server_of;

@@ -97,28 +97,7 @@ pub struct Discovery {
     pub overrides: Overrides,
 }
 
-/// `host` and the port, if the name gives one. IPv6 literals keep their brackets.
-pub fn split_server_name(name: &str) -> Option<(&str, Option<u16>)> {
-    if name.is_empty() {
-        return None;
-    }
-    if let Some(rest) = name.strip_prefix('[') {
-        let end = rest.find(']')?;
-        let host = &name[..end + 2];
-        return match &rest[end + 1..] {
-            "" => Some((host, None)),
-            port => Some((host, Some(port.strip_prefix(':')?.parse().ok()?))),
-        };
-    }
-    match name.rsplit_once(':') {
-        Some((host, port)) => Some((host, Some(port.parse().ok()?))),
-        None => Some((name, None)),
-    }
-}
-
-pub fn ip_literal(host: &str) -> Option<IpAddr> {
-    host.trim_start_matches('[').trim_end_matches(']').parse().ok()
-}
+pub use tandem_core::server_name::{ip_literal, split_server_name};
 
 impl Discovery {
     pub fn new(lookups: Box<dyn Lookups>) -> Self {
@@ -259,13 +238,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn server_names() {
-        assert_eq!(split_server_name("example.org"), Some(("example.org", None)));
-        assert_eq!(split_server_name("127.0.0.1:8481"), Some(("127.0.0.1", Some(8481))));
-        assert_eq!(split_server_name("[::1]:8448"), Some(("[::1]", Some(8448))));
-        assert_eq!(split_server_name("[::1]"), Some(("[::1]", None)));
-        assert_eq!(split_server_name("host:notaport"), None);
-        assert!(ip_literal("[::1]").is_some());
+    fn direct_names() {
         assert_eq!(direct("127.0.0.1:8481", "127.0.0.1", Some(8481)).base_url, "https://127.0.0.1:8481");
     }
 

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use lru::LruCache;
 use reqwest::Method;
 use ruma::CanonicalJsonObject;
-use ruma::room_version_rules::RoomVersionRules;
 use ruma::signatures::{PublicKeyMap, PublicKeySet};
 use serde_json::{Value, json};
 use tandem_core::remote_keys::RemoteKey;
@@ -229,17 +228,6 @@ impl Federation {
             map.insert(server.clone(), set);
         }
         map
-    }
-
-    /// Checks a PDU's form, signatures and content hash ([`tandem_wire::pdu`]), fetching
-    /// the keys it needs. Returns its event id and the PDU to keep (redacted if the content
-    /// hash does not match).
-    pub async fn verify_pdu(&self, rules: &RoomVersionRules, pdu: &Value) -> Result<(String, Value), String> {
-        let format = tandem_wire::check_format(rules, pdu).map_err(|e| e.to_string())?;
-        let map = self.key_map(&format.signers, format.origin_server_ts).await;
-        let event_id = format.event_id.clone();
-        let pdu = tandem_wire::verify(rules, format, &map).map_err(|e| e.to_string())?;
-        Ok((event_id, pdu))
     }
 
     /// Answers a notary query for `server`: its key document with our signature beside its own.

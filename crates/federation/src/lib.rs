@@ -2,28 +2,24 @@
 //!
 //! - Outbound: [`client`] signs requests (`X-Matrix`) and sends them where [`discovery`] says
 //!   the server lives; [`keys`] fetches and caches other servers' signing keys; [`sender`]
-//!   drains the engine's per-destination queue into transactions; [`remote`] performs the
-//!   membership handshakes for local users (the engine's [`tandem_core::network::Network`]).
+//!   drains the engine's per-destination queue into transactions; [`network`] is the engine's
+//!   [`tandem_core::network::Network`]: the engine's requests given their paths and sent.
 //! - Inbound: [`server`] holds the routes (`/_matrix/federation/*`, `/_matrix/key/*`), each
-//!   authenticated by [`auth`]; [`inbound`] runs the spec's checks on received PDUs, fetching
-//!   what is missing, before the engine takes them.
+//!   authenticated by [`auth`], parsing and handing over to the engine, which runs every
+//!   Matrix flow (the received PDU pipeline is `tandem_core::inbound`).
 //! - [`tls`]: the optional listener of our own, for set-ups without a reverse proxy.
 
 pub mod auth;
-pub mod backfill;
 pub mod client;
-pub mod devices;
 pub mod discovery;
 mod error;
-pub mod inbound;
 pub mod keys;
+pub mod network;
 pub mod policy;
-pub mod remote;
 pub mod sender;
 pub mod server;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tandem_core::Homeserver;
 
@@ -67,11 +63,6 @@ pub struct Federation {
     pub(crate) client: client::Client,
     pub(crate) keys: keys::KeyCache,
     pub(crate) sender: sender::Sender,
-    /// One PDU pipeline at a time per room, so that fetching a gap is done once.
-    room_locks: Locks,
-    /// One inbound transaction per origin at a time (as Synapse): a server flooding us with
-    /// parallel transactions gets no more of our time than one sending them in turn.
-    origin_locks: Locks,
 }
 
 impl Federation {
@@ -90,10 +81,8 @@ impl Federation {
             client,
             keys: keys::KeyCache::default(),
             sender: sender::Sender::default(),
-            room_locks: Locks::default(),
-            origin_locks: Locks::default(),
         });
-        hs.set_network(Arc::new(remote::Remote(fed.clone())));
+        hs.set_network(Arc::new(network::Remote(fed.clone())));
         // Device and key changes a crash kept from being queued go out now.
         if let Err(e) = hs.share_unshared_changes() {
             tracing::error!("queueing device changes left from before a restart: {e}");
@@ -105,28 +94,6 @@ impl Federation {
 
     pub fn server_name(&self) -> &str {
         self.hs.server_name()
-    }
-
-    pub(crate) fn room_lock(&self, room_id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.room_locks.get(room_id)
-    }
-
-    pub(crate) fn origin_lock(&self, origin: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.origin_locks.get(origin)
-    }
-}
-
-/// Async locks by name, created on first use; unused ones are dropped once there are many.
-#[derive(Default)]
-struct Locks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
-
-impl Locks {
-    fn get(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if locks.len() > 10_000 {
-            locks.retain(|_, l| Arc::strong_count(l) > 1);
-        }
-        locks.entry(name.to_owned()).or_default().clone()
     }
 }
 

@@ -1,11 +1,12 @@
 //! End-to-end encryption: device keys, one-time and fallback keys and key change tracking
 //! here; cross-signing in [`cross_signing`], dehydrated devices in [`dehydrated`], device lists across servers in [`device_lists`],
 //! to-device messages in [`to_device`]. Other servers' users are answered from the device list
-//! cache where it can be trusted; what it cannot answer the HTTP layer asks their servers.
+//! cache where it can be trusted; what it cannot answer is asked of their servers ([`remote`]).
 
 pub mod cross_signing;
 pub mod dehydrated;
 pub mod device_lists;
+pub mod remote;
 pub mod to_device;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,7 +19,7 @@ use crate::tables::{DEVICE_KEYS, KEY_CHANGES, ONE_TIME_KEYS, key, key_pos, trail
 
 /// A `/keys/query` as far as this server can answer it, and what other servers must answer.
 #[derive(Debug, Default)]
-pub struct KeyQuery {
+pub(crate) struct KeyQuery {
     /// `device_keys`, `master_keys`, `self_signing_keys`, `user_signing_keys`, `failures`.
     pub answer: Value,
     /// Other servers' users sharing a room with the asker whose cache is empty or stale:
@@ -127,8 +128,8 @@ impl Homeserver {
     }
 
     /// `/keys/query` as `viewer`: local users and cached remote ones are answered here;
-    /// the rest is returned for the HTTP layer to ask other servers.
-    pub fn query_keys(&self, viewer: &str, request: &Value) -> Result<KeyQuery> {
+    /// the rest is returned to be asked of other servers ([`remote`]).
+    pub(crate) fn query_keys(&self, viewer: &str, request: &Value) -> Result<KeyQuery> {
         let wanted = request
             .get("device_keys")
             .and_then(Value::as_object)
@@ -164,7 +165,12 @@ impl Homeserver {
     }
 
     /// Answers resynced users from the cache, once their devices were fetched.
-    pub fn answer_resynced(&self, viewer: &str, users: &[(String, Vec<String>)], answer: &mut Value) -> Result<()> {
+    pub(crate) fn answer_resynced(
+        &self,
+        viewer: &str,
+        users: &[(String, Vec<String>)],
+        answer: &mut Value,
+    ) -> Result<()> {
         for (user_id, devices) in users {
             if let Some(cached) = self.cached_remote_devices(user_id, devices)? {
                 answer["device_keys"][user_id] = Value::Object(cached);

@@ -10,9 +10,9 @@ use tandem_state_res::{EventType, authorize};
 use tandem_storage::Direction;
 
 use super::EventMeta;
-use super::receive::{Pdu, event_ids};
 use super::state::NamedState;
 use crate::error::Result;
+use crate::inbound::{Pdu, event_ids};
 use crate::server::Homeserver;
 use crate::tables::{BACKFILL, EVENT_META, TIMELINE, TIMESTAMPS, key, key_pos, trailing_pos};
 
@@ -222,7 +222,7 @@ mod tests {
 
     use serde_json::json;
 
-    use crate::rooms::receive::tests::{public_room, remote};
+    use crate::inbound::persist::tests::{public_room, remote};
 
     /// A backfilled event is given the state after its prev events as another server reported
     /// it, is rejected if that state does not allow it, and is set aside (kept out of the

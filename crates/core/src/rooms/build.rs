@@ -228,7 +228,7 @@ impl Homeserver {
         txn.batch.put(TIMESTAMPS, super::timestamp::key_of(&room.id, event.origin_server_ts, event_id), Vec::new());
         if let tandem_state_res::Content::Redaction(Some(target)) = &event.content {
             let auth_ids = serde_json::from_str::<Value>(&pdu_text)
-                .map(|p| super::receive::event_ids(&p, "auth_events"))
+                .map(|p| crate::inbound::event_ids(&p, "auth_events"))
                 .unwrap_or_default();
             self.stage_redaction(txn, room, target, event, &auth_ids)?;
         }
@@ -240,7 +240,7 @@ impl Homeserver {
             let (Ok(redaction), Some(pdu)) = (room.auth_event(self, &redaction_id), self.pdu(&redaction_id)?) else {
                 continue;
             };
-            let auth_ids = super::receive::event_ids(&Value::Object(pdu), "auth_events");
+            let auth_ids = crate::inbound::event_ids(&Value::Object(pdu), "auth_events");
             self.apply_redaction(txn, room, event_id, event.sender.clone(), meta.clone(), &redaction, &auth_ids)?;
         }
         // Joining or leaving changes who must track whose devices (`device_lists` in `/sync`).

@@ -5,13 +5,13 @@
 pub mod backfill;
 pub mod build;
 pub mod create;
+pub mod handshake;
+pub mod history;
 pub mod membership;
 pub mod messages;
 pub(crate) mod nids;
 mod outliers;
-mod prepare;
 pub mod read;
-pub mod receive;
 pub mod relations;
 pub mod remote;
 pub(crate) mod render;
@@ -131,7 +131,7 @@ pub(crate) struct Room {
     pub version: RoomVersion,
     pub rules: RoomVersionRules,
     changed_state: HashMap<(String, String), String>,
-    pending_events: HashMap<String, Arc<AuthEvent>>,
+    pub(crate) pending_events: HashMap<String, Arc<AuthEvent>>,
     pending_groups: HashMap<u64, Arc<state::StateMap>>,
     /// Groups this write made by one state event over a parent: `group → (parent, type,
     /// state_key, event_id)`, so what follows from the parent's can be derived from it.

@@ -6,9 +6,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::receive::{Pdu, event_ids, parse};
 use super::{EventMeta, Room};
 use crate::error::Result;
+use crate::inbound::{Pdu, event_ids, parse};
 use crate::server::{Homeserver, Txn};
 
 /// At most this many outliers are stored in one write.
@@ -127,8 +127,8 @@ mod tests {
     use serde_json::json;
 
     use super::OUTLIERS_PER_WRITE;
-    use crate::rooms::receive::Pdu;
-    use crate::rooms::receive::tests::{public_room, remote};
+    use crate::inbound::Pdu;
+    use crate::inbound::persist::tests::{public_room, remote};
 
     /// An auth chain given newest first (as a hostile server may, to make the ordering
     /// quadratic), longer than one write takes, is taken whole: each event after the ones it

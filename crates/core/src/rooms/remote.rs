@@ -1,15 +1,17 @@
-//! Rooms shared with other servers: membership handshakes (`make_*`/`send_*`, invites) in both
-//! directions, and what this server tells others about a room (state, auth chains, history).
+//! Rooms shared with other servers, the parts that read and write this server's rooms: the
+//! halves of membership handshakes that [`super::handshake`] runs (templates made and signed,
+//! signed events accepted, a remote join's state taken, invites both ways), and what this
+//! server tells others about a room (state, auth chains, history).
 
 use std::collections::{BTreeSet, HashSet};
 
 use serde_json::{Map, Value};
 
 use super::build::NewEvent;
-use super::receive::{Pdu, Received, event_ids};
 use super::state::NamedState;
 use super::{EventMeta, MembershipRow, Room, RoomInfo, version_rules};
 use crate::error::{Error, ErrorKind, Result};
+use crate::inbound::{Pdu, Received, event_ids};
 use crate::server::Homeserver;
 use crate::tables::{EVENT_META, MEMBERSHIPS, STRIPPED_STATE, key};
 

@@ -94,8 +94,8 @@ mod tests {
     use tandem_state_res::{EventNid, EventProvider};
 
     use super::StoredEvents;
+    use crate::inbound::persist::tests::public_room;
     use crate::rooms::nids::Pending;
-    use crate::rooms::receive::tests::public_room;
     use crate::server::lock;
     use crate::tables::AUTH_EDGES;
 

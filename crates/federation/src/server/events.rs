@@ -25,7 +25,7 @@ pub fn routes() -> Router<Arc<Federation>> {
 }
 
 async fn ensure_in_room(fed: &Arc<Federation>, room: &str, origin: &str) -> Result<(), FedError> {
-    fed.check_acl(room, origin).await?;
+    fed.hs.check_acl(room, origin).await?;
     let (hs, r, o) = (fed.hs.clone(), room.to_owned(), origin.to_owned());
     if blocking(move || hs.server_in_room(&r, &o)).await? {
         Ok(())

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Value, json};
-use tandem_core::Homeserver;
-use tandem_core::hierarchy::Asker;
+use serde_json::Value;
 
 use super::membership::query_values;
 use crate::auth::Origin;
@@ -24,34 +22,8 @@ async fn hierarchy(
     Path(room): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, FedError> {
-    fed.check_acl(&room, &origin).await?;
+    fed.hs.check_acl(&room, &origin).await?;
     let suggested_only = query_values(&query, "suggested_only").pop().as_deref() == Some("true");
     let hs = fed.hs.clone();
-    let answer = blocking(move || {
-        let asker = Asker::Server(&origin);
-        let not_found = || tandem_core::Error::not_found("Unknown room, or not one your server may preview");
-        if !hs.is_resident(&room)? || !hs.may_preview(asker, &room)? {
-            return Err(not_found());
-        }
-        let chunk = hs.space_room_chunk(&room)?.ok_or_else(not_found)?;
-        let (mut children, mut inaccessible) = (Vec::new(), Vec::new());
-        for child in Homeserver::space_children(&chunk, suggested_only) {
-            if !hs.is_resident(&child.room_id)? {
-                continue;
-            }
-            if !hs.may_preview(asker, &child.room_id)? {
-                inaccessible.push(child.room_id);
-                continue;
-            }
-            if let Some(mut summary) = hs.space_room_chunk(&child.room_id)? {
-                if let Some(obj) = summary.as_object_mut() {
-                    obj.remove("children_state");
-                }
-                children.push(summary);
-            }
-        }
-        Ok(json!({ "room": chunk, "children": children, "inaccessible_children": inaccessible }))
-    })
-    .await?;
-    Ok(Json(answer))
+    Ok(Json(blocking(move || hs.hierarchy_for_server(&origin, &room, suggested_only)).await?))
 }

@@ -7,11 +7,11 @@
 
 use std::sync::Arc;
 
-use super::Room;
-use super::nids::Pending;
-use super::receive::{Pdu, event_ids, parse};
-use super::state::StateMap;
+use super::{Pdu, event_ids, parse};
 use crate::error::Result;
+use crate::rooms::Room;
+use crate::rooms::nids::Pending;
+use crate::rooms::state::StateMap;
 use crate::server::Homeserver;
 
 /// What was resolved ahead of a receipt, and for which room.
@@ -155,8 +155,8 @@ impl Homeserver {
 mod tests {
     use serde_json::{Value, json};
 
-    use crate::rooms::receive::Received;
-    use crate::rooms::receive::tests::{public_room, remote};
+    use crate::inbound::Received;
+    use crate::inbound::persist::tests::{public_room, remote};
 
     /// A receipt prepared (its fork resolved outside the write) before the room moved is not
     /// taken as prepared: the write finds the extremities changed, writes nothing, and the

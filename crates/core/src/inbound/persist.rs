@@ -1,77 +1,25 @@
-//! Events from other servers. The federation layer checks format, signatures and hashes and
-//! fetches what is missing; here are the checks of the spec's "Checks performed on receipt of a
-//! PDU" that need the room: against the event's `auth_events`, against the state before it
-//! (resolving forks), and against the current state (soft failure). Then the event takes its
-//! place in the graph and the room's current state follows its forward extremities.
+//! Step 7, with steps 4 to 6 run inside it: a received PDU stored with its place in the graph.
+//! Within one write, the event is checked against its auth events ([`super::auth_events`]), the
+//! state before it ([`super::state_before`]) and the current state ([`super::soft_fail`]); it
+//! is stored whatever the outcome (a rejected event is kept, marked, so that it is never used
+//! for auth and never asked for again); an accepted one becomes a forward extremity and the
+//! room's current state follows its forward extremities, resolved when they fork.
 
-use std::sync::Arc;
+use tandem_state_res::AuthEvent;
 
-use serde_json::Value;
-use tandem_state_res::{AuthEvent, EventType, authorize, check_auth_events};
-
-use super::build::relation_target;
-use super::nids::Pending;
-use super::prepare::Prepared;
-use super::state::{NamedState, StateMap};
-use super::{EventMeta, Room};
+use super::{Pdu, Received, event_ids, parse};
 use crate::error::{Error, Result};
+use crate::inbound::prepare::Prepared;
+use crate::rooms::build::relation_target;
+use crate::rooms::state::{NamedState, StateMap};
+use crate::rooms::{EventMeta, Room};
 use crate::server::{Homeserver, Txn};
 use crate::tables::{ROOMS, key};
 
 /// How many times a receipt is prepared again when the room moved before its write.
 const PREPARE_TRIES: usize = 3;
 
-/// A PDU whose signatures and hashes have been checked (and which was redacted if its content
-/// hash did not match), with its event id.
-#[derive(Clone, Debug)]
-pub struct Pdu {
-    pub event_id: String,
-    pub json: Value,
-}
-
-/// What became of a received PDU.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Received {
-    Accepted,
-    /// Stored and part of the graph, but not shown: the current state does not allow it.
-    SoftFailed,
-    Rejected(String),
-    AlreadyKnown,
-}
-
-/// The event ids a PDU lists under `field` (`prev_events`, `auth_events`).
-pub fn event_ids(pdu: &Value, field: &str) -> Vec<String> {
-    pdu.get(field)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|item| item.as_str().or_else(|| item.get(0).and_then(Value::as_str)).map(str::to_owned))
-        .collect()
-}
-
 impl Homeserver {
-    /// Those of `ids` this server holds no event for.
-    pub fn missing_events(&self, ids: &[String]) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        for id in ids {
-            if self.event_meta(id)?.is_none() {
-                out.push(id.clone());
-            }
-        }
-        Ok(out)
-    }
-
-    /// Those of `ids` whose state this server does not know: missing, or held only as outliers.
-    pub fn events_without_state(&self, ids: &[String]) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        for id in ids {
-            if self.event_meta(id)?.is_none_or(|m| m.outlier) {
-                out.push(id.clone());
-            }
-        }
-        Ok(out)
-    }
-
     /// Takes one PDU into a room this server knows. Its auth events must be held already; its
     /// `prev_events` too, unless `state_before` gives the state before it (as another server
     /// reported it, when the gap could not be filled). Forks are resolved before the write
@@ -129,38 +77,11 @@ impl Homeserver {
         let mut rejected = self.check_against_auth_events(room, &event, &pdu.json)?;
 
         let prevs = event_ids(&pdu.json, "prev_events");
-        let (before_group, before_map) = match state_before {
-            Some(map) => (None, Arc::new(map)),
-            None => {
-                let Some(groups) = self.prev_groups(&prevs)? else {
-                    let id = self.events_without_state(&prevs)?.join(", ");
-                    return Err(Error::not_found(format!("prev event {id} is unknown")));
-                };
-                match groups.as_slice() {
-                    [only] => (Some(*only), room.group_map(self, *only)?),
-                    _ => match prepared.before(&groups) {
-                        Some(map) => (None, map),
-                        None => {
-                            let maps: Vec<_> =
-                                groups.iter().map(|g| room.group_map(self, *g)).collect::<Result<_>>()?;
-                            (None, Arc::new(self.resolve_states(room, &txn.nids, &maps)?))
-                        }
-                    },
-                }
-            }
-        };
+        let (before_group, before_map) = self.state_before_in(txn, room, &prevs, state_before, prepared)?;
         if rejected.is_none() {
-            let lookup = |kind: &EventType, state_key: &str| {
-                let id = self.state_id_pending(Some(&txn.nids), &before_map, kind.as_str(), state_key).ok()??;
-                room.auth_event(self, &id).ok()
-            };
-            rejected = authorize(&room.version, &event, &lookup).err().map(|r| r.0.to_owned());
+            rejected = self.check_against_state_before(txn, room, &event, &before_map);
         }
-        // A room joined just now has no current state yet to hold the event against.
-        let soft_failed = rejected.is_none() && room.info.state_group != 0 && {
-            let current = |kind: &EventType, state_key: &str| room.state_event(self, kind.as_str(), state_key).ok()?;
-            authorize(&room.version, &event, &current).is_err()
-        };
+        let soft_failed = rejected.is_none() && self.soft_fails(room, &event);
         event.rejected = rejected.is_some();
 
         let pos = txn.pos();
@@ -241,38 +162,6 @@ impl Homeserver {
         Ok(Some(Received::Accepted))
     }
 
-    /// The spec's check against the event's own `auth_events`: `Some(reason)` if rejected.
-    pub(super) fn check_against_auth_events(
-        &self,
-        room: &Room,
-        event: &AuthEvent,
-        pdu: &Value,
-    ) -> Result<Option<String>> {
-        let mut auth = Vec::new();
-        for id in event_ids(pdu, "auth_events") {
-            if !room.has_event(self, &id)? {
-                return Err(Error::not_found(format!("auth event {id} is unknown")));
-            }
-            auth.push(room.auth_event(self, &id)?);
-        }
-        let create = if room.version.room_id_is_create_event_id && !event.is(&EventType::Create) {
-            Some(room.auth_event(self, &room.info.create_event)?)
-        } else {
-            auth.iter().find(|e| e.is(&EventType::Create)).cloned()
-        };
-        let refs: Vec<&AuthEvent> = auth.iter().map(Arc::as_ref).collect();
-        if let Err(r) = check_auth_events(&room.version, event, &refs, create.as_deref()) {
-            return Ok(Some(r.0.to_owned()));
-        }
-        let lookup = |kind: &EventType, state_key: &str| {
-            if *kind == EventType::Create {
-                return create.clone();
-            }
-            auth.iter().find(|e| e.kind == *kind && e.state_key() == Some(state_key)).cloned()
-        };
-        Ok(authorize(&room.version, event, &lookup).err().map(|r| r.0.to_owned()))
-    }
-
     fn set_local_membership(
         &self,
         txn: &mut Txn,
@@ -282,7 +171,7 @@ impl Homeserver {
         event_id: &str,
         pos: u64,
     ) {
-        let row = super::MembershipRow {
+        let row = crate::rooms::MembershipRow {
             membership: event.membership().map_or("leave", |m| m.as_str()).to_owned(),
             event_id: event_id.to_owned(),
             pos,
@@ -290,20 +179,6 @@ impl Homeserver {
         };
         txn.put_json(crate::tables::MEMBERSHIPS, key(&[user, &room.id]), &row);
     }
-}
-
-pub(crate) fn parse(hs: &Homeserver, pending: Option<&Pending>, room: &Room, pdu: &Pdu) -> Result<AuthEvent> {
-    let event = AuthEvent::from_json(&room.version, &pdu.event_id, &pdu.json, hs.nid_of(pending))
-        .map_err(|e| Error::bad_json(e.to_string()))?;
-    let in_room = match event.room_id.as_deref() {
-        Some(r) => r == room.id,
-        // v12 create events carry no room id: theirs is derived from their own id.
-        None => event.is(&EventType::Create) && room.id.get(1..) == pdu.event_id.get(1..),
-    };
-    if !in_room {
-        return Err(Error::bad_json(format!("event {} is not in room {}", pdu.event_id, room.id)));
-    }
-    Ok(event)
 }
 
 impl EventMeta {
@@ -328,12 +203,12 @@ impl EventMeta {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use serde_json::{Value, json};
 
     use std::sync::Arc;
 
-    use super::{Pdu, Received};
+    use crate::inbound::{Pdu, Received};
     use crate::rooms::create::CreateRoom;
     use crate::server::Homeserver;
 
