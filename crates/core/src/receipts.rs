@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
 use crate::server::Homeserver;
-use crate::tables::{PRESENCE, RECEIPTS, ROOMS, key};
+use crate::tables::{self, PRESENCE, RECEIPTS, key};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Receipt {
@@ -50,7 +50,7 @@ impl Homeserver {
             }
             let mut info = self.room_info(room_id)?.ok_or_else(|| Error::not_found("Unknown room"))?;
             info.last_receipt_pos = pos;
-            txn.put_json(ROOMS, key(&[room_id]), &info);
+            tables::rooms::put_info(&mut txn.batch, room_id, &info);
             Ok(())
         })
     }

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::filter::RoomEventFilter;
 use crate::rooms::read::Viewer;
 use crate::server::Homeserver;
-use crate::tables::{TIMELINE, key, key_pos, trailing_pos};
+use crate::tables::events;
 
 /// How far back in each room the scan goes.
 const SCAN_PER_ROOM: usize = 20_000;
@@ -40,11 +40,9 @@ impl Homeserver {
             if !req.filter.room_allowed(&room_id) {
                 continue;
             }
-            let prefix = key(&[&room_id]);
-            let start = key_pos(&[&room_id], req.before.map_or(u64::MAX, |b| b - 1));
-            for entry in self.db.scan(TIMELINE, &prefix, &start, Direction::Backward)?.take(SCAN_PER_ROOM) {
-                let (k, v) = entry?;
-                let id = String::from_utf8_lossy(&v).into_owned();
+            let start = req.before.map_or(u64::MAX, |b| b - 1);
+            for entry in events::TIMELINE.scan(&self.db, &room_id, start, Direction::Backward)?.take(SCAN_PER_ROOM) {
+                let (pos, id) = entry?;
                 let Some(pdu) = self.pdu(&id)? else { continue };
                 let pdu = Value::Object(pdu);
                 if !req.filter.matches(&pdu) {
@@ -60,8 +58,8 @@ impl Homeserver {
                 {
                     continue;
                 }
-                hits.push((trailing_pos(&k), id));
-                if hits.iter().filter(|(p, _)| *p >= trailing_pos(&k)).count() > limit {
+                hits.push((pos, id));
+                if hits.iter().filter(|(p, _)| *p >= pos).count() > limit {
                     // Older hits in this room cannot make the page.
                     break;
                 }

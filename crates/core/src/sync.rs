@@ -14,7 +14,7 @@ use crate::rooms::MembershipRow;
 use crate::rooms::read::Viewer;
 use crate::rooms::state::StateMap;
 use crate::server::Homeserver;
-use crate::tables::{PRESENCE, TIMELINE, key, key_pos};
+use crate::tables::{PRESENCE, events};
 
 /// The most threads one sync's rooms are shared out over.
 const SYNC_THREADS: usize = 4;
@@ -174,12 +174,11 @@ impl Homeserver {
 
     /// The state after the last event at or before `pos` in a room.
     pub(crate) fn state_at_pos(&self, room_id: &str, pos: u64) -> Result<std::sync::Arc<StateMap>> {
-        let prefix = key(&[room_id]);
-        let mut iter = self.db.scan(TIMELINE, &prefix, &key_pos(&[room_id], pos), Direction::Backward)?;
+        let mut iter = events::TIMELINE.scan(&self.db, room_id, pos, Direction::Backward)?;
         match iter.next() {
             Some(entry) => {
-                let (_, v) = entry?;
-                self.state_at_event(&String::from_utf8_lossy(&v), true)
+                let (_, event_id) = entry?;
+                self.state_at_event(&event_id, true)
             }
             None => Ok(std::sync::Arc::default()),
         }

@@ -11,7 +11,7 @@ use tandem_storage::Direction;
 
 use crate::error::Result;
 use crate::server::Homeserver;
-use crate::tables::{TIMELINE, key, key_pos, trailing_pos};
+use crate::tables::events;
 
 /// How many events after the earliest receipt are looked at; more are not counted.
 const SCAN: usize = 1000;
@@ -66,15 +66,13 @@ impl Homeserver {
         let unthreaded = receipts.get("").copied().unwrap_or(0).max(joined_at);
         // A thread's events may be read further than the unthreaded receipt, never less.
         let read_in = |thread: &str| receipts.get(thread).copied().unwrap_or(0).max(unthreaded);
-        let start = key_pos(&[room_id], unthreaded + 1);
         let mut pending = Vec::new();
-        for entry in self.db.scan(TIMELINE, &key(&[room_id]), &start, Direction::Forward)?.take(SCAN) {
-            let (k, v) = entry?;
-            let pos = trailing_pos(&k);
+        for entry in events::TIMELINE.scan(&self.db, room_id, unthreaded + 1, Direction::Forward)?.take(SCAN) {
+            let (pos, event_id) = entry?;
             if pos > to {
                 break;
             }
-            pending.push((pos, String::from_utf8_lossy(&v).into_owned()));
+            pending.push((pos, event_id));
         }
         // Most unread events in a busy account are the user's own: drop those before loading
         // anything else (the sender comes from the cached authorization view).

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use tandem_storage::{Batch, Db, Result};
 
-use crate::tables::{CURRENT_STATE, MEDIA, MEDIA_USAGE, META, PDUS, REMOTE_MEMBERS, STATE_GROUPS, key, split};
+use crate::tables::{MEDIA, MEDIA_USAGE, META, events, key, rooms};
 
 const REMOTE_MEMBERS_BUILT: &[u8] = b"upgrade/remote_members";
 const MEDIA_USAGE_BUILT: &[u8] = b"upgrade/media_usage";
@@ -41,22 +41,20 @@ fn media_usage(db: &Db) -> Result<()> {
     db.write(batch)
 }
 
-/// [`REMOTE_MEMBERS`] from every room's current state.
+/// The index of other servers' users joined to rooms (`tables::rooms::set_remote_member`), from every
+/// room's current state.
 fn remote_members(db: &Db, server_name: &str) -> Result<()> {
     let mut batch = Batch::new();
-    for entry in db.scan_prefix(CURRENT_STATE, &[])? {
-        let (k, v) = entry?;
-        let parts = split(&k);
-        let [room, "m.room.member", user] = parts[..] else { continue };
-        if user.split_once(':').is_none_or(|(_, s)| s == server_name) {
+    for (room, kind, user, event_id) in rooms::each_current(db)? {
+        if kind != "m.room.member" || user.split_once(':').is_none_or(|(_, s)| s == server_name) {
             continue;
         }
-        let Some(pdu) = db.get(PDUS, &v)? else { continue };
+        let Some(pdu) = events::pdu(db, &event_id)? else { continue };
         let joined = serde_json::from_slice::<Value>(&pdu)
             .ok()
             .is_some_and(|p| p.pointer("/content/membership").and_then(Value::as_str) == Some("join"));
         if joined {
-            batch.put(REMOTE_MEMBERS, key(&[user, room]), Vec::new());
+            rooms::set_remote_member(&mut batch, &user, &room, true);
         }
     }
     batch.put(META, REMOTE_MEMBERS_BUILT.to_vec(), Vec::new());
@@ -84,9 +82,8 @@ fn nids(db: &Db) -> Result<()> {
         nids.commit(std::mem::take(pending));
         Ok(())
     };
-    for entry in db.scan_prefix(PDUS, &[])? {
-        let (k, v) = entry?;
-        let Some(id) = split(&k).first().map(|s| s.to_string()) else { continue };
+    for entry in events::each_pdu(db)? {
+        let (id, v) = entry?;
         let pdu: Value = serde_json::from_slice(&v).unwrap_or_default();
         nids.intern_event(&mut pending, &mut batch, &id).map_err(|e| corrupt(e.to_string()))?;
         if let (Some(kind), Some(sk)) = (pdu["type"].as_str(), pdu["state_key"].as_str()) {
@@ -96,8 +93,8 @@ fn nids(db: &Db) -> Result<()> {
             flush(&mut pending, &mut batch)?;
         }
     }
-    for entry in db.scan_prefix(STATE_GROUPS, &[])? {
-        let (k, v) = entry?;
+    for entry in rooms::each_group(db)? {
+        let (id, v) = entry?;
         let Ok(group) = serde_json::from_slice::<NamedGroup>(&v) else { continue };
         let mut entries: Vec<(StateKeyNid, tandem_state_res::EventNid)> = Vec::with_capacity(group.delta.len());
         for (kind, sk, id) in &group.delta {
@@ -106,7 +103,7 @@ fn nids(db: &Db) -> Result<()> {
             entries.push((key, event));
         }
         let map = tandem_state_res::StateMap::new(entries);
-        batch.put(STATE_GROUPS, k.to_vec(), crate::rooms::state::encode(group.parent, map.entries()));
+        rooms::put_group(&mut batch, id, crate::rooms::state::encode(group.parent, map.entries()));
         if batch.len() > 100_000 {
             flush(&mut pending, &mut batch)?;
         }
@@ -123,7 +120,7 @@ mod tests {
     use crate::rooms::state::NamedState;
     use crate::server::Homeserver;
     use crate::server_key::ServerKey;
-    use crate::tables::{ALL, PDUS, STATE_GROUPS, key, key_pos};
+    use crate::tables::{ALL, events, rooms};
 
     /// A database whose state groups name their events (as before nids) opens with the same
     /// states, and the events stored before get nids that later ones do not collide with.
@@ -135,12 +132,12 @@ mod tests {
             let mut batch = Batch::new();
             let create = json!({"type": "m.room.create", "state_key": "", "sender": "@a:x", "content": {}});
             let join = json!({"type": "m.room.member", "state_key": "@a:x", "sender": "@a:x", "content": {}});
-            batch.put(PDUS, key(&["$create"]), create.to_string().into_bytes());
-            batch.put(PDUS, key(&["$join"]), join.to_string().into_bytes());
+            events::put_pdu(&mut batch, "$create", create.to_string().into_bytes());
+            events::put_pdu(&mut batch, "$join", join.to_string().into_bytes());
             let snapshot = json!({"parent": null, "delta": [["m.room.create", "", "$create"]]});
             let delta = json!({"parent": 1, "delta": [["m.room.member", "@a:x", "$join"]]});
-            batch.put(STATE_GROUPS, key_pos(&[], 1), snapshot.to_string().into_bytes());
-            batch.put(STATE_GROUPS, key_pos(&[], 2), delta.to_string().into_bytes());
+            rooms::put_group(&mut batch, 1, snapshot.to_string().into_bytes());
+            rooms::put_group(&mut batch, 2, delta.to_string().into_bytes());
             db.write(batch).unwrap();
         }
         let hs = Homeserver::open(dir.path(), "x", ServerKey::generate("t")).unwrap();
@@ -153,5 +150,24 @@ mod tests {
         let join = hs.nids.event_nid(None, "$join").unwrap().unwrap();
         let later = hs.write(|txn| txn.event_nid(&hs, "$later")).unwrap();
         assert!(later > join);
+    }
+
+    /// An older database's current state names another server's joined member: the index of
+    /// remote members is built from it (it used to look the member event up by a key it is not
+    /// stored under, and so never found one).
+    #[test]
+    fn remote_members_are_indexed_from_an_older_database() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Db::open(&dir.path().join("db"), ALL).unwrap();
+            let mut batch = Batch::new();
+            let join = json!({"type": "m.room.member", "state_key": "@b:y", "sender": "@b:y",
+                "content": {"membership": "join"}});
+            events::put_pdu(&mut batch, "$bjoin", join.to_string().into_bytes());
+            rooms::put_current(&mut batch, "!r:x", "m.room.member", "@b:y", "$bjoin");
+            db.write(batch).unwrap();
+        }
+        let hs = Homeserver::open(dir.path(), "x", ServerKey::generate("t")).unwrap();
+        assert_eq!(rooms::remote_member_rooms(&hs.db, "@b:y").unwrap(), vec!["!r:x".to_owned()]);
     }
 }

@@ -130,7 +130,7 @@ impl Db {
         prefix: &'a [u8],
         from: &[u8],
         direction: Direction,
-    ) -> Result<impl Iterator<Item = Result<Entry>> + 'a> {
+    ) -> Result<impl Iterator<Item = Result<Entry>> + use<'a>> {
         let mode = match direction {
             Direction::Forward => IteratorMode::From(from, rocksdb::Direction::Forward),
             Direction::Backward => IteratorMode::From(from, rocksdb::Direction::Reverse),

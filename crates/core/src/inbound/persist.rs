@@ -14,7 +14,7 @@ use crate::rooms::build::relation_target;
 use crate::rooms::state::{NamedState, StateMap};
 use crate::rooms::{EventMeta, Room};
 use crate::server::{Homeserver, Txn};
-use crate::tables::{ROOMS, key};
+use crate::tables;
 
 /// How many times a receipt is prepared again when the room moved before its write.
 const PREPARE_TRIES: usize = 3;
@@ -158,7 +158,7 @@ impl Homeserver {
         room.info.extremities = extremities;
         room.info.depth = room.info.depth.max(depth);
         room.info.last_pos = pos;
-        txn.put_json(ROOMS, key(&[&room.id]), &room.info);
+        tables::rooms::put_info(&mut txn.batch, &room.id, &room.info);
         Ok(Some(Received::Accepted))
     }
 
@@ -177,7 +177,7 @@ impl Homeserver {
             pos,
             forgotten: false,
         };
-        txn.put_json(crate::tables::MEMBERSHIPS, key(&[user, &room.id]), &row);
+        tables::rooms::put_membership(&mut txn.batch, user, &room.id, &row);
     }
 }
 

@@ -220,7 +220,7 @@ mod tests {
         hs.write(|txn| {
             let mut info = hs.room_info(&room_id)?.unwrap();
             info.extremities.push("$held-nowhere".into());
-            txn.put_json(crate::tables::ROOMS, crate::tables::key(&[&room_id]), &info);
+            crate::tables::rooms::put_info(&mut txn.batch, &room_id, &info);
             Ok(())
         })
         .unwrap();

@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::outbox::Outgoing;
 use crate::server::{Homeserver, Txn};
 use crate::sessions::Device;
-use crate::tables::{DEVICE_KEYS, DEVICE_LISTS, REMOTE_DEVICES, REMOTE_MEMBERS, UNSHARED_DEVICE_CHANGES, key, split};
+use crate::tables::{self, DEVICE_KEYS, DEVICE_LISTS, REMOTE_DEVICES, UNSHARED_DEVICE_CHANGES, key, split};
 
 /// What is known of a user's device list: for a local user the id of the last update sent,
 /// for another server's user the last one applied to the cache.
@@ -53,11 +53,8 @@ impl Homeserver {
     /// Whether another server's user is joined to a room this server is in: only then do
     /// their presence and device lists concern us (Synapse drops the others' updates too).
     pub fn shares_room_with_us(&self, user_id: &str) -> Result<bool> {
-        for entry in self.db.scan_prefix(REMOTE_MEMBERS, &key(&[user_id]))? {
-            let (k, _) = entry?;
-            if let Some(room) = split(&k).get(1)
-                && self.is_resident(room)?
-            {
+        for room in tables::rooms::remote_member_rooms(&self.db, user_id)? {
+            if self.is_resident(&room)? {
                 return Ok(true);
             }
         }

@@ -14,7 +14,7 @@ use super::state::NamedState;
 use crate::error::Result;
 use crate::inbound::{Pdu, event_ids};
 use crate::server::Homeserver;
-use crate::tables::{BACKFILL, EVENT_META, TIMELINE, TIMESTAMPS, key, key_pos, trailing_pos};
+use crate::tables::events;
 
 /// How many of the oldest events held are looked at for unknown `prev_events`.
 const FRONTIER_WINDOW: usize = 20;
@@ -23,14 +23,13 @@ impl Homeserver {
     /// The room's oldest events held in its history (backfill region, else timeline), oldest
     /// first, at most `n`.
     fn oldest_history(&self, room_id: &str, n: usize) -> Result<Vec<String>> {
-        let prefix = key(&[room_id]);
         let mut out = Vec::new();
-        for entry in self.db.scan(BACKFILL, &prefix, &key_pos(&[room_id], u64::MAX), Direction::Backward)?.take(n) {
-            out.push(String::from_utf8_lossy(&entry?.1).into_owned());
+        for entry in events::BACKFILL.scan(&self.db, room_id, u64::MAX, Direction::Backward)?.take(n) {
+            out.push(entry?.1);
         }
         if out.is_empty() {
-            for entry in self.db.scan(TIMELINE, &prefix, &key_pos(&[room_id], 0), Direction::Forward)?.take(n) {
-                out.push(String::from_utf8_lossy(&entry?.1).into_owned());
+            for entry in events::TIMELINE.scan(&self.db, room_id, 0, Direction::Forward)?.take(n) {
+                out.push(entry?.1);
             }
         }
         Ok(out)
@@ -149,7 +148,7 @@ impl Homeserver {
                         rejected: Some(reason.0.to_owned()),
                         ..EventMeta::new(room_id, 0, 0, 0)
                     };
-                    txn.put_json(EVENT_META, key(&[&pdu.event_id]), &meta);
+                    events::put_meta(&mut txn.batch, &pdu.event_id, &meta);
                     txn.reindexed.push(pdu.event_id.clone());
                     continue;
                 }
@@ -165,20 +164,15 @@ impl Homeserver {
                 taken.push((pdu, before, after));
             }
 
-            let prefix = key(&[room_id]);
-            let last = self
-                .db
-                .scan(BACKFILL, &prefix, &key_pos(&[room_id], u64::MAX), Direction::Backward)?
-                .next()
-                .transpose()?;
-            let first = last.map_or(1, |(k, _)| trailing_pos(&k) + 1);
+            let last = events::BACKFILL.scan(&self.db, room_id, u64::MAX, Direction::Backward)?.next().transpose()?;
+            let first = last.map_or(1, |(n, _)| n + 1);
             for (next, (pdu, before, after)) in (first..).zip(taken.iter().rev()) {
                 // `pos` holds the event's place in the backfill region, not a stream position.
                 let meta = EventMeta { backfilled: true, ..EventMeta::new(room_id, next, *before, *after) };
-                txn.put_json(EVENT_META, key(&[&pdu.event_id]), &meta);
-                txn.batch.put(BACKFILL, key_pos(&[room_id], next), pdu.event_id.as_bytes().to_vec());
+                events::put_meta(&mut txn.batch, &pdu.event_id, &meta);
+                events::BACKFILL.put(&mut txn.batch, room_id, next, &pdu.event_id);
                 let ts = pdu.json.get("origin_server_ts").and_then(Value::as_u64).unwrap_or(0);
-                txn.batch.put(TIMESTAMPS, super::timestamp::key_of(room_id, ts, &pdu.event_id), Vec::new());
+                events::put_timestamp(&mut txn.batch, room_id, ts, &pdu.event_id);
             }
             Ok(taken.len())
         })
@@ -194,23 +188,17 @@ impl Homeserver {
         mut keep: impl FnMut(&str) -> Result<bool>,
         limit: usize,
     ) -> Result<(Vec<(u64, String)>, bool)> {
-        let prefix = key(&[room_id]);
-        let (start, dir) = if backward {
-            (key_pos(&[room_id], n.saturating_add(1)), Direction::Forward)
-        } else {
-            (key_pos(&[room_id], n), Direction::Backward)
-        };
+        let (start, dir) = if backward { (n.saturating_add(1), Direction::Forward) } else { (n, Direction::Backward) };
         let mut out = Vec::new();
-        for entry in self.db.scan(BACKFILL, &prefix, &start, dir)? {
-            let (k, v) = entry?;
-            let event_id = String::from_utf8_lossy(&v).into_owned();
+        for entry in events::BACKFILL.scan(&self.db, room_id, start, dir)? {
+            let (n, event_id) = entry?;
             if !keep(&event_id)? {
                 continue;
             }
             if out.len() == limit {
                 return Ok((out, true));
             }
-            out.push((trailing_pos(&k), event_id));
+            out.push((n, event_id));
         }
         Ok((out, false))
     }

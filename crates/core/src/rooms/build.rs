@@ -7,9 +7,7 @@ use tandem_state_res::{AuthEvent, EventType, auth_types_for_event, authorize};
 use super::{EventMeta, MembershipRow, Room};
 use crate::error::{Error, ErrorKind, Result};
 use crate::server::{Homeserver, Txn};
-use crate::tables::{
-    EVENT_META, MEMBERSHIPS, PENDING_REDACTIONS, RELATIONS, ROOMS, TIMELINE, TIMESTAMPS, TXNS, key, key_pos,
-};
+use crate::tables::{self, TXNS, events, key};
 
 /// The spec's limit on a PDU's size.
 pub use tandem_wire::MAX_PDU_BYTES;
@@ -189,7 +187,7 @@ impl Homeserver {
                 pos,
                 forgotten: false,
             };
-            txn.put_json(MEMBERSHIPS, key(&[target, &room.id]), &row);
+            tables::rooms::put_membership(&mut txn.batch, target, &room.id, &row);
         }
         if let Some(sent_by) = sent_by {
             txn.batch.put(TXNS, sent_by.key(&event.sender), event_id.as_bytes().to_vec());
@@ -199,7 +197,7 @@ impl Homeserver {
         room.info.extremities = vec![event_id.to_owned()];
         room.info.depth += 1;
         room.info.last_pos = pos;
-        txn.put_json(ROOMS, key(&[&room.id]), &room.info);
+        tables::rooms::put_info(&mut txn.batch, &room.id, &room.info);
         room.add_pending(self, txn, event.clone())
     }
 
@@ -220,12 +218,12 @@ impl Homeserver {
         let state_key = event.state_key().map(|sk| (event.kind.as_str(), sk));
         txn.store_pdu(self, event_id, state_key, pdu_text.clone().into_bytes())?;
         txn.reindexed.push(event_id.to_owned());
-        txn.put_json(EVENT_META, key(&[event_id]), meta);
+        events::put_meta(&mut txn.batch, event_id, meta);
         if meta.outlier || meta.soft_failed || meta.rejected.is_some() {
             return Ok(());
         }
-        txn.batch.put(TIMELINE, key_pos(&[&room.id], meta.pos), event_id.as_bytes().to_vec());
-        txn.batch.put(TIMESTAMPS, super::timestamp::key_of(&room.id, event.origin_server_ts, event_id), Vec::new());
+        events::TIMELINE.put(&mut txn.batch, &room.id, meta.pos, event_id);
+        events::put_timestamp(&mut txn.batch, &room.id, event.origin_server_ts, event_id);
         if let tandem_state_res::Content::Redaction(Some(target)) = &event.content {
             let auth_ids = serde_json::from_str::<Value>(&pdu_text)
                 .map(|p| crate::inbound::event_ids(&p, "auth_events"))
@@ -233,10 +231,7 @@ impl Homeserver {
             self.stage_redaction(txn, room, target, event, &auth_ids)?;
         }
         // Redactions that arrived before this event take effect now, if they may.
-        for entry in self.db.scan_prefix(PENDING_REDACTIONS, &key(&[event_id]))? {
-            let (k, _) = entry?;
-            let Some(redaction_id) = crate::tables::split(&k).get(1).map(|r| r.to_string()) else { continue };
-            txn.batch.delete(PENDING_REDACTIONS, k.to_vec());
+        for redaction_id in events::take_pending_redactions(&self.db, &mut txn.batch, event_id)? {
             let (Ok(redaction), Some(pdu)) = (room.auth_event(self, &redaction_id), self.pdu(&redaction_id)?) else {
                 continue;
             };
@@ -257,12 +252,12 @@ impl Homeserver {
             }
         }
         if let Some(target) = relates_to {
-            txn.batch.put(RELATIONS, key_pos(&[&target], meta.pos), event_id.as_bytes().to_vec());
+            events::RELATIONS.put(&mut txn.batch, &target, meta.pos, event_id);
             if let Some(mut target_meta) = self.event_meta(&target)?
                 && !target_meta.related
             {
                 target_meta.related = true;
-                txn.put_json(EVENT_META, key(&[&target]), &target_meta);
+                events::put_meta(&mut txn.batch, &target, &target_meta);
             }
         }
         Ok(())
@@ -279,7 +274,7 @@ impl Homeserver {
         auth_ids: &[String],
     ) -> Result<()> {
         let Some(meta) = self.event_meta(target)? else {
-            txn.batch.put(PENDING_REDACTIONS, key(&[target, &redaction.event_id]), Vec::new());
+            events::put_pending_redaction(&mut txn.batch, target, &redaction.event_id);
             return Ok(());
         };
         let target_sender = match room.auth_event(self, target) {
@@ -309,7 +304,7 @@ impl Homeserver {
             return Ok(());
         }
         meta.redacted_by = Some(redaction.event_id.to_string());
-        txn.put_json(EVENT_META, key(&[target]), &meta);
+        events::put_meta(&mut txn.batch, target, &meta);
         Ok(())
     }
 

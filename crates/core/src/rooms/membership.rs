@@ -8,7 +8,7 @@ use super::Room;
 use super::build::NewEvent;
 use crate::error::{Error, ErrorKind, Result};
 use crate::server::Homeserver;
-use crate::tables::{MEMBERSHIPS, key};
+use crate::tables;
 
 impl Homeserver {
     /// Sends `target`'s member event with `membership`, sent by `sender`. Returns the event id.
@@ -195,7 +195,7 @@ impl Homeserver {
                 return Err(Error::new(ErrorKind::BadState, format!("User {user_id} is in room {room_id}")));
             }
             row.forgotten = true;
-            txn.put_json(MEMBERSHIPS, key(&[user_id, room_id]), &row);
+            tables::rooms::put_membership(&mut txn.batch, user_id, room_id, &row);
             Ok(())
         })
     }
@@ -204,13 +204,10 @@ impl Homeserver {
     pub fn members_with(&self, room_id: &str, membership: &str) -> Result<Vec<(String, String)>> {
         let (version, _) = super::version_rules(&self.room_version(room_id)?)?;
         let mut out = Vec::new();
-        for entry in self.db.scan_prefix(crate::tables::CURRENT_STATE, &key(&[room_id, "m.room.member"]))? {
-            let (k, v) = entry?;
-            let parts = crate::tables::split(&k);
-            let (Some(user), Ok(event_id)) = (parts.get(2), String::from_utf8(v.into_vec())) else { continue };
+        for (user, event_id) in tables::rooms::current_of_type(&self.db, room_id, "m.room.member")? {
             let event = self.auth_event(&version, &event_id)?;
             if event.membership().map(|m| m.as_str()) == Some(membership) {
-                out.push((user.to_string(), event_id));
+                out.push((user, event_id));
             }
         }
         Ok(out)

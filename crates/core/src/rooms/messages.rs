@@ -11,7 +11,7 @@ use super::read::{Access, Viewer};
 use crate::error::{Error, Result};
 use crate::filter::RoomEventFilter;
 use crate::server::Homeserver;
-use crate::tables::{TIMELINE, key, key_pos, trailing_pos};
+use crate::tables::events;
 
 pub fn parse_token(token: &str) -> Option<u64> {
     let digits = token.strip_prefix('t').or_else(|| token.strip_prefix('s')).unwrap_or(token);
@@ -84,21 +84,15 @@ impl Homeserver {
         mut keep: impl FnMut(&str) -> Result<bool>,
         limit: usize,
     ) -> Result<(Vec<(u64, String)>, bool)> {
-        let prefix = key(&[room_id]);
-        let (start, dir) = if backward {
-            (key_pos(&[room_id], from), Direction::Backward)
-        } else {
-            (key_pos(&[room_id], from.saturating_add(1)), Direction::Forward)
-        };
+        let (start, dir) =
+            if backward { (from, Direction::Backward) } else { (from.saturating_add(1), Direction::Forward) };
         let mut out = Vec::new();
         let mut more = false;
-        for entry in self.db.scan(TIMELINE, &prefix, &start, dir)? {
-            let (k, v) = entry?;
-            let pos = trailing_pos(&k);
+        for entry in events::TIMELINE.scan(&self.db, room_id, start, dir)? {
+            let (pos, event_id) = entry?;
             if bound.is_some_and(|b| if backward { pos <= b } else { pos > b }) {
                 break;
             }
-            let event_id = String::from_utf8_lossy(&v).into_owned();
             if !keep(&event_id)? {
                 continue;
             }

@@ -30,7 +30,7 @@ use tandem_state_res::{AuthEvent, Power, RoomVersion};
 
 use crate::error::{Error, Result};
 use crate::server::{Homeserver, Txn, lock};
-use crate::tables::{CURRENT_STATE, EVENT_META, MEMBERSHIPS, PDUS, ROOMS, key};
+use crate::tables::{self, events};
 
 /// The room versions this server creates and joins.
 pub const SUPPORTED_VERSIONS: &[&str] = &["10", "11", "12"];
@@ -170,7 +170,7 @@ impl Room {
         if let Some(id) = self.changed_state.get(&(kind.to_owned(), state_key.to_owned())) {
             return Ok(Some(id.clone()));
         }
-        Ok(hs.db.get(CURRENT_STATE, &key(&[&self.id, kind, state_key]))?.and_then(|v| String::from_utf8(v).ok()))
+        tables::rooms::current(&hs.db, &self.id, kind, state_key)
     }
 
     pub fn state_event(&self, hs: &Homeserver, kind: &str, state_key: &str) -> Result<Option<Arc<AuthEvent>>> {
@@ -197,8 +197,7 @@ impl Room {
     /// held before it, or it is rejected).
     pub(crate) fn add_pending(&mut self, hs: &Homeserver, txn: &mut Txn, mut event: AuthEvent) -> Result<()> {
         event.nid = txn.event_nid(hs, &event.event_id)?;
-        let edges: Vec<u8> = event.auth_events.iter().flat_map(|n| n.0.to_be_bytes()).collect();
-        txn.batch.put(crate::tables::AUTH_EDGES, event.nid.0.to_be_bytes().to_vec(), edges);
+        events::put_auth_edges(&mut txn.batch, event.nid, &event.auth_events);
         self.pending_events.insert(event.event_id.to_string(), Arc::new(event));
         Ok(())
     }
@@ -244,7 +243,7 @@ impl Txn {
         if let Some((kind, state_key)) = state_key {
             self.key_nid(hs, kind, state_key)?;
         }
-        self.batch.put(PDUS, key(&[event_id]), pdu);
+        events::put_pdu(&mut self.batch, event_id, pdu);
         Ok(())
     }
 }
@@ -261,7 +260,7 @@ impl Homeserver {
     }
 
     pub fn room_info(&self, room_id: &str) -> Result<Option<RoomInfo>> {
-        self.get_json(ROOMS, &key(&[room_id]))
+        tables::rooms::info(&self.db, room_id)
     }
 
     pub fn room_version(&self, room_id: &str) -> Result<String> {
@@ -278,17 +277,20 @@ impl Homeserver {
     }
 
     pub fn event_meta(&self, event_id: &str) -> Result<Option<EventMeta>> {
-        self.get_json(EVENT_META, &key(&[event_id]))
+        events::meta(&self.db, event_id)
     }
 
     /// The stored PDU of an event.
     pub fn pdu(&self, event_id: &str) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
-        self.get_json(PDUS, &key(&[event_id]))
+        match self.pdu_bytes(event_id)? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
     }
 
     /// The stored PDU of an event, its JSON as stored.
     pub(crate) fn pdu_bytes(&self, event_id: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.get(PDUS, &key(&[event_id]))?)
+        Ok(events::pdu(&self.db, event_id)?)
     }
 
     /// The authorization view of a stored event, cached.
@@ -297,7 +299,9 @@ impl Homeserver {
             return Ok(e.clone());
         }
         let pdu: serde_json::Value = self
-            .get_json(PDUS, &key(&[event_id]))?
+            .pdu_bytes(event_id)?
+            .map(|bytes| serde_json::from_slice(&bytes))
+            .transpose()?
             .ok_or_else(|| Error::internal(format!("missing event {event_id}")))?;
         // Every stored event has a nid (given when its PDU was stored), and so do the auth
         // events it cites: resolution walks chains by these.
@@ -316,16 +320,11 @@ impl Homeserver {
 
     /// The rooms a user is in, was invited to, knocked on or left, with the membership.
     pub fn memberships(&self, user_id: &str) -> Result<Vec<(String, MembershipRow)>> {
-        let prefix = key(&[user_id]);
-        Ok(self
-            .scan_json::<MembershipRow>(MEMBERSHIPS, &prefix)?
-            .into_iter()
-            .filter_map(|(k, row)| crate::tables::split(&k).get(1).map(|r| (r.to_string(), row)))
-            .collect())
+        tables::rooms::memberships(&self.db, user_id)
     }
 
     pub fn membership_of(&self, user_id: &str, room_id: &str) -> Result<Option<MembershipRow>> {
-        self.get_json(MEMBERSHIPS, &key(&[user_id, room_id]))
+        tables::rooms::membership(&self.db, user_id, room_id)
     }
 
     pub fn joined_rooms(&self, user_id: &str) -> Result<Vec<String>> {
@@ -334,7 +333,7 @@ impl Homeserver {
 
     /// The current state event id at `(kind, state_key)`.
     pub fn current_state_id(&self, room_id: &str, kind: &str, state_key: &str) -> Result<Option<String>> {
-        Ok(self.db.get(CURRENT_STATE, &key(&[room_id, kind, state_key]))?.and_then(|v| String::from_utf8(v).ok()))
+        tables::rooms::current(&self.db, room_id, kind, state_key)
     }
 
     /// The current membership of `user_id` in the room, from its state.

@@ -8,7 +8,7 @@ use super::messages::{pagination_token, parse_token};
 use super::read::Viewer;
 use crate::error::{Error, Result};
 use crate::server::Homeserver;
-use crate::tables::{RELATIONS, TIMELINE, key, key_pos, trailing_pos};
+use crate::tables::events;
 
 /// One relating event: its position, id and PDU.
 struct Related {
@@ -24,19 +24,17 @@ fn rel_type(pdu: &Map<String, Value>) -> Option<&str> {
 impl Homeserver {
     /// Relating events of `event_id`, newest first when `backward`.
     fn related(&self, event_id: &str, from: Option<u64>, backward: bool) -> Result<Vec<Related>> {
-        let prefix = key(&[event_id]);
         let (start, dir) = match (from, backward) {
-            (Some(p), true) => (key_pos(&[event_id], p), Direction::Backward),
-            (None, true) => (key_pos(&[event_id], u64::MAX), Direction::Backward),
-            (Some(p), false) => (key_pos(&[event_id], p + 1), Direction::Forward),
-            (None, false) => (prefix.clone(), Direction::Forward),
+            (Some(p), true) => (p, Direction::Backward),
+            (None, true) => (u64::MAX, Direction::Backward),
+            (Some(p), false) => (p + 1, Direction::Forward),
+            (None, false) => (0, Direction::Forward),
         };
         let mut out = Vec::new();
-        for entry in self.db.scan(RELATIONS, &prefix, &start, dir)? {
-            let (k, v) = entry?;
-            let event_id = String::from_utf8_lossy(&v).into_owned();
+        for entry in events::RELATIONS.scan(&self.db, event_id, start, dir)? {
+            let (pos, event_id) = entry?;
             if let Some(pdu) = self.pdu(&event_id)? {
-                out.push(Related { pos: trailing_pos(&k), event_id, pdu });
+                out.push(Related { pos, event_id, pdu });
             }
         }
         Ok(out)
@@ -144,13 +142,11 @@ impl Homeserver {
             Some(t) => parse_token(t).ok_or_else(|| Error::invalid_param("Invalid token"))?,
             None => u64::MAX,
         };
-        let prefix = key(&[room_id]);
         let mut seen = std::collections::HashSet::new();
         let mut chunk = Vec::new();
         let mut next = None;
-        for entry in self.db.scan(TIMELINE, &prefix, &key_pos(&[room_id], start), Direction::Backward)?.take(SCAN) {
-            let (k, v) = entry?;
-            let id = String::from_utf8_lossy(&v).into_owned();
+        for entry in events::TIMELINE.scan(&self.db, room_id, start, Direction::Backward)?.take(SCAN) {
+            let (pos, id) = entry?;
             let Some(pdu) = self.pdu(&id)? else { continue };
             if rel_type(&pdu) != Some("m.thread") {
                 continue;
@@ -166,7 +162,7 @@ impl Homeserver {
                 continue;
             }
             if chunk.len() == limit.clamp(1, 100) {
-                next = Some(pagination_token(trailing_pos(&k)));
+                next = Some(pagination_token(pos));
                 break;
             }
             chunk.push(event);

@@ -13,7 +13,7 @@ use super::{EventMeta, MembershipRow, Room, RoomInfo, version_rules};
 use crate::error::{Error, ErrorKind, Result};
 use crate::inbound::{Pdu, Received, event_ids};
 use crate::server::Homeserver;
-use crate::tables::{EVENT_META, MEMBERSHIPS, STRIPPED_STATE, key};
+use crate::tables::{self, events};
 
 /// An event drafted by this server for a local user, signed, not yet part of the room.
 #[derive(Clone, Debug)]
@@ -524,20 +524,20 @@ impl Homeserver {
             let state_key = pdu.json.get("state_key").and_then(Value::as_str);
             txn.store_pdu(self, &pdu.event_id, kind.zip(state_key), pdu.json.to_string().into_bytes())?;
             let meta = EventMeta { outlier: true, ..EventMeta::new(room_id, pos, 0, 0) };
-            txn.put_json(EVENT_META, key(&[&pdu.event_id]), &meta);
+            events::put_meta(&mut txn.batch, &pdu.event_id, &meta);
             if let Some(stripped) = &stripped {
-                txn.put_json(STRIPPED_STATE, key(&[&pdu.event_id]), stripped);
+                tables::rooms::put_stripped_state(&mut txn.batch, &pdu.event_id, stripped);
             }
             let row =
                 MembershipRow { membership: membership.into(), event_id: pdu.event_id.clone(), pos, forgotten: false };
-            txn.put_json(MEMBERSHIPS, key(&[user_id, room_id]), &row);
+            tables::rooms::put_membership(&mut txn.batch, user_id, room_id, &row);
             Ok(())
         })
     }
 
     /// The stripped state another server sent with an invite.
     pub(crate) fn stored_stripped_state(&self, membership_event: &str) -> Result<Option<Vec<Value>>> {
-        self.get_json(STRIPPED_STATE, &key(&[membership_event]))
+        tables::rooms::stripped_state(&self.db, membership_event)
     }
 
     /// The servers to try to join a room through: those named, then the servers of the

@@ -13,7 +13,7 @@ use super::state::{NamedState, StateMap};
 use crate::error::{Error, Result};
 use crate::server::Homeserver;
 use crate::server::lock;
-use crate::tables::AUTH_EDGES;
+use crate::tables::events;
 
 /// A room's events by nid, as stored or staged by the current write.
 struct StoredEvents<'a> {
@@ -42,9 +42,7 @@ impl EventProvider for StoredEvents<'_> {
             f(edges);
             return true;
         }
-        if let Ok(Some(bytes)) = self.hs.db.get(AUTH_EDGES, &nid.0.to_be_bytes()) {
-            let edges: Box<[EventNid]> =
-                bytes.chunks_exact(8).map(|b| EventNid(u64::from_be_bytes(b.try_into().expect("8 bytes")))).collect();
+        if let Ok(Some(edges)) = events::auth_edges(&self.hs.db, nid) {
             f(&edges);
             lock(&self.hs.auth_edges).put(nid, edges);
             return true;
@@ -91,13 +89,13 @@ impl Homeserver {
 
 #[cfg(test)]
 mod tests {
-    use tandem_state_res::{EventNid, EventProvider};
+    use tandem_state_res::EventProvider;
 
     use super::StoredEvents;
     use crate::inbound::persist::tests::public_room;
     use crate::rooms::nids::Pending;
     use crate::server::lock;
-    use crate::tables::AUTH_EDGES;
+    use crate::tables::events;
 
     /// Every stored event's auth edges are kept as its auth events' nids, and resolution's
     /// walk reads them from storage when they are not cached, as after a restart.
@@ -112,13 +110,11 @@ mod tests {
             let nid = hs.nids.event_nid(None, id).unwrap().unwrap();
             let whole = room.auth_event(&hs, id).unwrap();
             lock(&hs.auth_edges).clear();
-            let bytes = hs.db.get(AUTH_EDGES, &nid.0.to_be_bytes()).unwrap().expect("edges stored");
-            let kept: Vec<EventNid> =
-                bytes.chunks_exact(8).map(|b| EventNid(u64::from_be_bytes(b.try_into().unwrap()))).collect();
-            assert_eq!(kept, whole.auth_events.to_vec(), "{id}");
+            let kept = events::auth_edges(&hs.db, nid).unwrap().expect("edges stored");
+            assert_eq!(kept.to_vec(), whole.auth_events.to_vec(), "{id}");
             let mut walked = Vec::new();
             assert!(stored.with_auth_events(nid, &mut |a| walked.extend_from_slice(a)));
-            assert_eq!(walked, kept, "{id}");
+            assert_eq!(walked, kept.to_vec(), "{id}");
             assert!(lock(&hs.auth_edges).contains(&nid), "read once, then cached");
         }
         assert!(auth.iter().any(|id| !room.auth_event(&hs, id).unwrap().auth_events.is_empty()));

@@ -17,7 +17,7 @@ use super::{MembershipRow, Room};
 use crate::cache::Weighted;
 use crate::error::{Error, Result};
 use crate::server::{Homeserver, Txn};
-use crate::tables::{CURRENT_STATE, MEMBERSHIPS, REMOTE_MEMBERS, STATE_GROUPS, key, key_pos};
+use crate::tables;
 
 /// A room state: `(type, state_key)` nid → event nid, sorted ([`super::nids`]).
 pub type StateMap = tandem_state_res::StateMap;
@@ -87,12 +87,8 @@ fn decode(id: u64, bytes: &[u8]) -> Result<(Option<u64>, Vec<Entry>)> {
     Ok((parent, entries))
 }
 
-fn group_key(id: u64) -> Vec<u8> {
-    key_pos(&[], id)
-}
-
 pub(crate) fn put_group(txn: &mut Txn, id: u64, parent: Option<u64>, entries: &[Entry]) {
-    txn.batch.put(STATE_GROUPS, group_key(id), encode(parent, entries));
+    tables::rooms::put_group(&mut txn.batch, id, encode(parent, entries));
 }
 
 impl Homeserver {
@@ -116,9 +112,7 @@ impl Homeserver {
             if let Some(map) = self.group_cache.get(&at) {
                 break (*map).clone();
             }
-            let bytes = self
-                .db
-                .get(STATE_GROUPS, &group_key(at))?
+            let bytes = tables::rooms::group(&self.db, at)?
                 .ok_or_else(|| Error::internal(format!("missing state group {at}")))?;
             match decode(at, &bytes)? {
                 (Some(parent), delta) => {
@@ -301,7 +295,7 @@ impl Room {
     }
 
     /// Writes `(kind, state_key) → event_id` into the room's current state, and for a member
-    /// event of another server's user whether they are joined now ([`REMOTE_MEMBERS`]).
+    /// event of another server's user whether they are joined now.
     pub(crate) fn put_current(
         &self,
         hs: &Homeserver,
@@ -311,14 +305,9 @@ impl Room {
         event_id: &str,
         membership: Option<&str>,
     ) {
-        txn.batch.put(CURRENT_STATE, key(&[&self.id, kind, state_key]), event_id.as_bytes().to_vec());
+        tables::rooms::put_current(&mut txn.batch, &self.id, kind, state_key, event_id);
         if kind == "m.room.member" && !hs.is_local(state_key) {
-            let k = key(&[state_key, &self.id]);
-            if membership == Some("join") {
-                txn.batch.put(REMOTE_MEMBERS, k, Vec::new());
-            } else {
-                txn.batch.delete(REMOTE_MEMBERS, k);
-            }
+            tables::rooms::set_remote_member(&mut txn.batch, state_key, &self.id, membership == Some("join"));
         }
     }
 
@@ -329,9 +318,9 @@ impl Room {
         let new = self.group_map(hs, group)?;
         for ((kind, state_key), event_id) in hs.state_changes(Some(&txn.nids), &old, &new)? {
             let Some(event_id) = event_id else {
-                txn.batch.delete(CURRENT_STATE, key(&[&self.id, &kind, &state_key]));
+                tables::rooms::delete_current(&mut txn.batch, &self.id, &kind, &state_key);
                 if kind == "m.room.member" {
-                    txn.batch.delete(REMOTE_MEMBERS, key(&[&state_key, &self.id]));
+                    tables::rooms::set_remote_member(&mut txn.batch, &state_key, &self.id, false);
                 }
                 continue;
             };
@@ -344,7 +333,7 @@ impl Room {
                     pos,
                     forgotten: false,
                 };
-                txn.put_json(MEMBERSHIPS, key(&[&state_key, &self.id]), &row);
+                tables::rooms::put_membership(&mut txn.batch, &state_key, &self.id, &row);
             }
             self.changed_state.insert((kind, state_key), event_id);
         }

@@ -2,18 +2,10 @@
 //! the room's events (timeline and backfill region) by `origin_server_ts`.
 
 use tandem_storage::Direction;
-use tandem_storage::codec::{get_u64, take_str};
 
 use crate::error::Result;
 use crate::server::Homeserver;
-use crate::tables::{TIMESTAMPS, key, key_pos};
-
-/// The index key of an event: room, timestamp, event id.
-pub(crate) fn key_of(room_id: &str, ts: impl TryInto<u64>, event_id: &str) -> Vec<u8> {
-    let mut k = key_pos(&[room_id], ts.try_into().unwrap_or(0));
-    tandem_storage::codec::put_str(&mut k, event_id);
-    k
-}
+use crate::tables::events;
 
 impl Homeserver {
     /// The first event at or after `ts` (`forward`), or the last at or before it, that `keep`
@@ -25,18 +17,10 @@ impl Homeserver {
         forward: bool,
         mut keep: impl FnMut(&str) -> Result<bool>,
     ) -> Result<Option<(String, u64)>> {
-        let prefix = key(&[room_id]);
-        let (start, dir) = if forward {
-            (key_pos(&[room_id], ts), Direction::Forward)
-        } else {
-            (key_pos(&[room_id], ts.saturating_add(1)), Direction::Backward)
-        };
-        for entry in self.db.scan(TIMESTAMPS, &prefix, &start, dir)? {
-            let (k, _) = entry?;
-            let rest = k.get(prefix.len()..).unwrap_or_default();
-            let (Some(event_ts), Some((event_id, _))) = (get_u64(rest, 0), rest.get(8..).and_then(take_str)) else {
-                continue;
-            };
+        let (start, dir) = if forward { (ts, Direction::Forward) } else { (ts.saturating_add(1), Direction::Backward) };
+        for entry in events::scan_timestamps(&self.db, room_id, start, dir)? {
+            let (event_ts, event_id) = entry?;
+            let event_id = event_id.as_str();
             let shown = self.event_meta(event_id)?.is_some_and(|m| m.rejected.is_none() && !m.soft_failed);
             if shown && keep(event_id)? {
                 return Ok(Some((event_id.to_owned(), event_ts)));

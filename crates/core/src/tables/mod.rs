@@ -1,5 +1,12 @@
 //! The engine's tables and their key layouts. Keys are built with `tandem_storage::codec`, so
 //! scans run in the order the comments give. Values are JSON unless said otherwise.
+//!
+//! A family of tables whose module owns its keys and encoding ([`events`], [`rooms`]) is the only code
+//! that reads or writes them: the seam where another storage backend would plug in. The
+//! tables declared here are still keyed by their callers.
+
+pub(crate) mod events;
+pub(crate) mod rooms;
 
 use tandem_storage::Table;
 use tandem_storage::codec::{put_str, put_u64};
@@ -16,40 +23,12 @@ pub const DEVICES: Table = Table("devices");
 pub const ACCESS_TOKENS: Table = Table("access_tokens");
 /// refresh token → [`crate::sessions::Session`] of the access token it renews.
 pub const REFRESH_TOKENS: Table = Table("refresh_tokens");
-/// room_id → [`crate::rooms::RoomInfo`].
-pub const ROOMS: Table = Table("rooms");
-/// event_id → the PDU, canonical JSON.
-pub const PDUS: Table = Table("pdus");
-/// event_id → [`crate::rooms::EventMeta`].
-pub const EVENT_META: Table = Table("event_meta");
-/// room_id, stream position → event_id: a room's timeline in stream order.
-pub const TIMELINE: Table = Table("timeline");
-/// room_id, n → event_id: history from before this server's first event in the room, got by
-/// `/backfill`; n = 1 is the newest such event and n grows into the past.
-pub const BACKFILL: Table = Table("backfill");
-/// room_id, origin_server_ts, event_id → "": a room's events by timestamp
-/// (`/timestamp_to_event`).
-pub const TIMESTAMPS: Table = Table("timestamps");
-/// room_id, type, state_key → event_id: the current state.
-pub const CURRENT_STATE: Table = Table("current_state");
-/// group id → [`crate::rooms::state::Group`]: state snapshots as deltas.
-pub const STATE_GROUPS: Table = Table("state_groups");
-/// user_id, room_id → [`crate::rooms::MembershipRow`]: a user's rooms.
-pub const MEMBERSHIPS: Table = Table("memberships");
-/// user_id, room_id → "": the rooms other servers' users are joined to, as far as this
-/// server is in them (whose presence and device lists concern us).
-pub const REMOTE_MEMBERS: Table = Table("remote_members");
 /// user_id, device_id, request path, txn_id → event_id: idempotent sends.
 pub const TXNS: Table = Table("txns");
 /// user_id, device_id ("" for the cross-signing keys) → {"deleted": bool}: local device and
 /// key changes committed but not yet queued to other servers (queued after the change's own
 /// write; left over after a crash, they are queued at the next start).
 pub const UNSHARED_DEVICE_CHANGES: Table = Table("unshared_device_changes");
-/// target event_id, redaction event_id → "": redactions whose target this server has not
-/// seen yet, checked and applied when it arrives.
-pub const PENDING_REDACTIONS: Table = Table("pending_redactions");
-/// related event_id, stream position → event_id of the relating event.
-pub const RELATIONS: Table = Table("relations");
 /// user_id, room_id ("" for global), type → {content, pos}.
 pub const ACCOUNT_DATA: Table = Table("account_data");
 /// room_id, receipt type, user_id, thread → {event_id, ts, pos}.
@@ -99,17 +78,11 @@ pub const REMOTE_KEYS: Table = Table("remote_keys");
 /// are idempotent. origin, "", "to_device", message_id → `{ts}`: to-device EDUs taken once.
 /// Both kept a day ([`crate::Homeserver::prune_received`]).
 pub const FEDERATION_TXNS: Table = Table("federation_txns");
-/// membership event id → stripped state (JSON array) of a room this server is not in, for an
-/// invite or knock from another server.
-pub const STRIPPED_STATE: Table = Table("stripped_state");
 /// Interned names ([`crate::rooms::nids`]): a space byte (`e` event id, `t` event type, `k`
 /// type nid and state key) then the name → the nid, 8 bytes big-endian.
 pub const NIDS: Table = Table("nids");
 /// The space byte then the nid → the name.
 pub const NAMES: Table = Table("names");
-/// Event nid → the nids of its auth events, each 8 bytes big-endian: all that state
-/// resolution's walk of a large state's auth chains reads ([`crate::rooms::resolve`]).
-pub const AUTH_EDGES: Table = Table("auth_edges");
 
 pub const ALL: &[Table] = &[
     META,
@@ -118,20 +91,20 @@ pub const ALL: &[Table] = &[
     DEVICES,
     ACCESS_TOKENS,
     REFRESH_TOKENS,
-    ROOMS,
-    PDUS,
-    EVENT_META,
-    TIMELINE,
-    BACKFILL,
-    TIMESTAMPS,
-    CURRENT_STATE,
-    STATE_GROUPS,
-    MEMBERSHIPS,
-    REMOTE_MEMBERS,
+    rooms::ROOMS,
+    events::PDUS,
+    events::EVENT_META,
+    events::TIMELINE.0,
+    events::BACKFILL.0,
+    events::TIMESTAMPS,
+    rooms::CURRENT_STATE,
+    rooms::STATE_GROUPS,
+    rooms::MEMBERSHIPS,
+    rooms::REMOTE_MEMBERS,
     TXNS,
-    PENDING_REDACTIONS,
+    events::PENDING_REDACTIONS,
     UNSHARED_DEVICE_CHANGES,
-    RELATIONS,
+    events::RELATIONS.0,
     ACCOUNT_DATA,
     RECEIPTS,
     ALIASES,
@@ -154,10 +127,10 @@ pub const ALL: &[Table] = &[
     OUTBOX,
     REMOTE_KEYS,
     FEDERATION_TXNS,
-    STRIPPED_STATE,
+    rooms::STRIPPED_STATE,
     NIDS,
     NAMES,
-    AUTH_EDGES,
+    events::AUTH_EDGES,
 ];
 
 /// A key of strings, each terminated, so that any leading run of them is a scan prefix.
