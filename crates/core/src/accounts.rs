@@ -68,6 +68,18 @@ impl Homeserver {
         format!("@{localpart}:{}", self.server_name)
     }
 
+    /// Every local user's id, in order.
+    pub(crate) fn user_ids(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix(USERS, &[])? {
+            let (k, _) = entry?;
+            if let Some(user) = crate::tables::split(&k).first() {
+                out.push(user.to_string());
+            }
+        }
+        Ok(out)
+    }
+
     pub fn account(&self, user_id: &str) -> Result<Option<Account>> {
         self.get_json(USERS, &key(&[user_id]))
     }

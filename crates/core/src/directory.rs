@@ -9,7 +9,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::network::Request;
 use crate::server::{Homeserver, Txn};
 use crate::server_name::server_of;
-use crate::tables::{ALIASES, PUBLIC_ROOMS, USERS, key};
+use crate::tables::{ALIASES, PUBLIC_ROOMS, key};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct AliasEntry {
@@ -272,9 +272,7 @@ impl Homeserver {
         let mine: std::collections::HashSet<String> = self.joined_rooms(searcher)?.into_iter().collect();
         let mut results = Vec::new();
         let mut limited = false;
-        for entry in self.db.scan_prefix(USERS, &[])? {
-            let (k, _) = entry?;
-            let Some(user) = crate::tables::split(&k).first().map(|s| s.to_string()) else { continue };
+        for user in self.user_ids()? {
             let profile = self.profile(&user)?.unwrap_or_default();
             let name = profile.get("displayname").and_then(Value::as_str).unwrap_or_default();
             if !user.to_lowercase().contains(&term) && !name.to_lowercase().contains(&term) {

@@ -45,6 +45,23 @@ fn io(e: std::io::Error) -> Error {
     Error::internal("cannot store the upload")
 }
 
+/// Writes, in `batch`, each user's usage as the sum of their uploads' sizes (for a database
+/// written before usage was kept).
+pub(crate) fn index_usage(db: &tandem_storage::Db, batch: &mut tandem_storage::Batch) -> tandem_storage::Result<()> {
+    let mut usage: std::collections::BTreeMap<String, u64> = Default::default();
+    for entry in db.scan_prefix(MEDIA, &[])? {
+        let (_, v) = entry?;
+        let Ok(info) = serde_json::from_slice::<serde_json::Value>(&v) else { continue };
+        if let (Some(user), Some(size)) = (info["uploader"].as_str(), info["size"].as_u64()) {
+            *usage.entry(user.to_owned()).or_default() += size;
+        }
+    }
+    for (user, bytes) in usage {
+        batch.put(MEDIA_USAGE, key(&[&user]), bytes.to_string().into_bytes());
+    }
+    Ok(())
+}
+
 impl Homeserver {
     /// Bytes of media `user_id` uploaded.
     pub fn media_usage(&self, user_id: &str) -> Result<u64> {

@@ -173,6 +173,22 @@ impl Homeserver {
         Ok(())
     }
 
+    /// The users whose presence was set after stream position `since` (all with one, without).
+    pub(crate) fn presence_changed_since(&self, since: Option<u64>) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix(PRESENCE, &[])? {
+            let (k, v) = entry?;
+            let stored: Value = serde_json::from_slice(&v)?;
+            if since.is_some_and(|s| stored["pos"].as_u64().unwrap_or(0) <= s) {
+                continue;
+            }
+            if let Some(user) = tables::split(&k).first() {
+                out.push(user.to_string());
+            }
+        }
+        Ok(out)
+    }
+
     /// A user's presence in the client format, and the position it was set at.
     pub fn presence(&self, user_id: &str) -> Result<Option<(Value, u64)>> {
         let Some(stored) = self.get_json::<Value>(PRESENCE, &key(&[user_id]))? else { return Ok(None) };

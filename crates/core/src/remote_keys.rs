@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::error::Result;
 use crate::server::Homeserver;
-use crate::tables::{FEDERATION_TXNS, REMOTE_KEYS, key, split};
+use crate::tables::{REMOTE_KEYS, key, meta, split, txns};
 
 /// One verify key of another server.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -50,7 +50,7 @@ impl Homeserver {
 
     /// Keys this server signed with before its current one: `{key_id: {key, expired_ts}}`.
     pub fn old_signing_keys(&self) -> serde_json::Map<String, Value> {
-        self.get_json(crate::tables::META, b"old_verify_keys").ok().flatten().unwrap_or_default()
+        meta::record(&self.db, b"old_verify_keys").ok().flatten().unwrap_or_default()
     }
 
     /// Retires `old` (this server's key until now) as of now, for `old_verify_keys`.
@@ -58,25 +58,19 @@ impl Homeserver {
         let mut keys = self.old_signing_keys();
         keys.insert(old.key_id(), serde_json::json!({ "key": old.public_key_base64(), "expired_ts": Self::now_ms() }));
         let mut batch = tandem_storage::Batch::new();
-        batch.put(crate::tables::META, b"old_verify_keys".to_vec(), serde_json::to_vec(&keys)?);
+        meta::put_record(&mut batch, b"old_verify_keys", &keys);
         self.db.write(batch)?;
         Ok(())
     }
 
     /// The response given to an earlier transaction `txn_id` from `origin`.
     pub fn federation_txn(&self, origin: &str, txn_id: &str) -> Result<Option<Value>> {
-        let Some(record) = self.get_json::<Value>(FEDERATION_TXNS, &key(&[origin, txn_id]))? else { return Ok(None) };
-        // Records written before they were timestamped are the answer itself.
-        Ok(Some(match record.get("answer") {
-            Some(answer) if record.get("ts").is_some() => answer.clone(),
-            _ => record,
-        }))
+        txns::federation_txn(&self.db, origin, txn_id)
     }
 
     pub fn store_federation_txn(&self, origin: &str, txn_id: &str, response: &Value) -> Result<()> {
         let mut batch = tandem_storage::Batch::new();
-        let record = json!({ "ts": Self::now_ms(), "answer": response });
-        batch.put(FEDERATION_TXNS, key(&[origin, txn_id]), serde_json::to_vec(&record)?);
+        txns::put_federation_txn(&mut batch, origin, txn_id, response, Self::now_ms());
         self.db.write(batch)?;
         Ok(())
     }
@@ -86,13 +80,7 @@ impl Homeserver {
     /// answer, minutes, not days (Synapse keeps them a day too). Returns how many went.
     pub fn prune_received(&self, older_than: u64) -> Result<usize> {
         let mut batch = tandem_storage::Batch::new();
-        for entry in self.db.scan_prefix(FEDERATION_TXNS, &[])? {
-            let (k, v) = entry?;
-            let ts = serde_json::from_slice::<Value>(&v).ok().and_then(|r| r.get("ts").and_then(Value::as_u64));
-            if ts.unwrap_or(0) < older_than {
-                batch.delete(FEDERATION_TXNS, k.into_vec());
-            }
-        }
+        txns::prune_received(&self.db, &mut batch, older_than)?;
         let n = batch.len();
         if n > 0 {
             self.db.write(batch)?;

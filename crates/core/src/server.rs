@@ -12,7 +12,7 @@ use tandem_storage::{Batch, Db, Table};
 
 use crate::error::Result;
 use crate::server_key::ServerKey;
-use crate::tables::{self, META};
+use crate::tables::{self, meta};
 
 /// The engine: everything a request handler calls goes through here.
 pub struct Homeserver {
@@ -105,11 +105,8 @@ impl Homeserver {
     pub fn open(data_dir: &Path, server_name: &str, key: ServerKey) -> Result<Arc<Self>, tandem_storage::Error> {
         let db = Db::open(&data_dir.join("db"), tables::ALL)?;
         crate::upgrade::upgrade(&db, server_name)?;
-        let counter = |name: &[u8]| -> Result<u64, tandem_storage::Error> {
-            Ok(db.get(META, name)?.and_then(|v| tandem_storage::codec::get_u64(&v, 0)).unwrap_or(0))
-        };
-        let stream = counter(b"stream")?;
-        let state_group = counter(b"state_group")?;
+        let stream = meta::counter(&db, b"stream")?;
+        let state_group = meta::counter(&db, b"state_group")?;
         let nids = crate::rooms::nids::Nids::open(&db)?;
         Ok(Arc::new_cyclic(|me| Homeserver {
             me: me.clone(),
@@ -175,10 +172,10 @@ impl Homeserver {
         self.state_group.fetch_max(txn.next_group, Ordering::AcqRel);
         let out = out?;
         if txn.next_pos > start {
-            txn.batch.put(META, b"stream".to_vec(), txn.next_pos.to_be_bytes().to_vec());
+            meta::put_counter(&mut txn.batch, b"stream", txn.next_pos);
         }
         if txn.next_group > group {
-            txn.batch.put(META, b"state_group".to_vec(), txn.next_group.to_be_bytes().to_vec());
+            meta::put_counter(&mut txn.batch, b"state_group", txn.next_group);
         }
         self.nids.put_counters(&txn.nids, &mut txn.batch);
         if !txn.batch.is_empty() {

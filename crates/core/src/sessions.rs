@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::server::{Homeserver, Txn};
-use crate::tables::{ACCESS_TOKENS, DEVICE_KEYS, DEVICES, ONE_TIME_KEYS, REFRESH_TOKENS, TO_DEVICE, key};
+use crate::tables::{ACCESS_TOKENS, DEVICES, REFRESH_TOKENS, key};
 
 /// How long a refreshable access token lives, as Synapse's default.
 pub const REFRESHABLE_TOKEN_LIFETIME_MS: u64 = 5 * 60 * 1000;
@@ -162,6 +162,11 @@ impl Homeserver {
         self.share_device_change(user_id, device_id, false)
     }
 
+    /// Adds or replaces a device of `user_id` in the write.
+    pub(crate) fn stage_device(&self, txn: &mut Txn, user_id: &str, device: &Device) {
+        txn.put_json(DEVICES, key(&[user_id, &device.device_id]), device);
+    }
+
     /// Removes devices with their tokens, keys and pending to-device messages.
     pub fn delete_devices(&self, user_id: &str, device_ids: &[String]) -> Result<()> {
         self.write(|txn| {
@@ -170,12 +175,8 @@ impl Homeserver {
                 self.note_unshared_change(txn, user_id, device_id, true);
                 self.drop_tokens(txn, &device);
                 txn.batch.delete(DEVICES, key(&[user_id, device_id]));
-                txn.batch.delete(DEVICE_KEYS, key(&[user_id, device_id]));
-                for table in [ONE_TIME_KEYS, TO_DEVICE] {
-                    for entry in self.db.scan_prefix(table, &key(&[user_id, device_id]))? {
-                        txn.batch.delete(table, entry?.0.into_vec());
-                    }
-                }
+                self.stage_delete_device_keys(txn, user_id, device_id)?;
+                self.stage_delete_inbox(txn, user_id, device_id)?;
             }
             self.note_key_change(txn, user_id);
             Ok(())

@@ -14,7 +14,7 @@ use crate::rooms::MembershipRow;
 use crate::rooms::read::Viewer;
 use crate::rooms::state::StateMap;
 use crate::server::Homeserver;
-use crate::tables::{PRESENCE, events};
+use crate::tables::events;
 
 /// The most threads one sync's rooms are shared out over.
 const SYNC_THREADS: usize = 4;
@@ -428,13 +428,7 @@ impl Homeserver {
         }
         let mut shared: Option<BTreeSet<String>> = None;
         let mut out = Vec::new();
-        for entry in self.db.scan_prefix(PRESENCE, &[])? {
-            let (k, v) = entry?;
-            let stored: Value = serde_json::from_slice(&v)?;
-            if since.is_some_and(|s| stored["pos"].as_u64().unwrap_or(0) <= s) {
-                continue;
-            }
-            let Some(other) = crate::tables::split(&k).first().map(|s| s.to_string()) else { continue };
+        for other in self.presence_changed_since(since)? {
             let shared = match &mut shared {
                 Some(s) => s,
                 None => {

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use tandem_storage::{Batch, Db, Result};
 
-use crate::tables::{MEDIA, MEDIA_USAGE, META, events, key, rooms};
+use crate::tables::{events, meta, rooms};
 
 const REMOTE_MEMBERS_BUILT: &[u8] = b"upgrade/remote_members";
 const MEDIA_USAGE_BUILT: &[u8] = b"upgrade/media_usage";
@@ -11,33 +11,23 @@ const NIDS_BUILT: &[u8] = b"upgrade/nids";
 
 /// Builds what a database written by an older version lacks.
 pub(crate) fn upgrade(db: &Db, server_name: &str) -> Result<()> {
-    if db.get(META, REMOTE_MEMBERS_BUILT)?.is_none() {
+    if !meta::is_set(db, REMOTE_MEMBERS_BUILT)? {
         remote_members(db, server_name)?;
     }
-    if db.get(META, MEDIA_USAGE_BUILT)?.is_none() {
+    if !meta::is_set(db, MEDIA_USAGE_BUILT)? {
         media_usage(db)?;
     }
-    if db.get(META, NIDS_BUILT)?.is_none() {
+    if !meta::is_set(db, NIDS_BUILT)? {
         nids(db)?;
     }
     Ok(())
 }
 
-/// [`MEDIA_USAGE`] from every upload's metadata.
+/// Each user's media usage from every upload's metadata.
 fn media_usage(db: &Db) -> Result<()> {
-    let mut usage: std::collections::BTreeMap<String, u64> = Default::default();
-    for entry in db.scan_prefix(MEDIA, &[])? {
-        let (_, v) = entry?;
-        let Ok(info) = serde_json::from_slice::<Value>(&v) else { continue };
-        if let (Some(user), Some(size)) = (info["uploader"].as_str(), info["size"].as_u64()) {
-            *usage.entry(user.to_owned()).or_default() += size;
-        }
-    }
     let mut batch = Batch::new();
-    for (user, bytes) in usage {
-        batch.put(MEDIA_USAGE, key(&[&user]), bytes.to_string().into_bytes());
-    }
-    batch.put(META, MEDIA_USAGE_BUILT.to_vec(), Vec::new());
+    crate::media::index_usage(db, &mut batch)?;
+    meta::set(&mut batch, MEDIA_USAGE_BUILT);
     db.write(batch)
 }
 
@@ -57,7 +47,7 @@ fn remote_members(db: &Db, server_name: &str) -> Result<()> {
             rooms::set_remote_member(&mut batch, &user, &room, true);
         }
     }
-    batch.put(META, REMOTE_MEMBERS_BUILT.to_vec(), Vec::new());
+    meta::set(&mut batch, REMOTE_MEMBERS_BUILT);
     db.write(batch)
 }
 
@@ -108,7 +98,7 @@ fn nids(db: &Db) -> Result<()> {
             flush(&mut pending, &mut batch)?;
         }
     }
-    batch.put(META, NIDS_BUILT.to_vec(), Vec::new());
+    meta::set(&mut batch, NIDS_BUILT);
     flush(&mut pending, &mut batch)
 }
 

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::server::{Homeserver, Txn};
-use crate::tables::{CROSS_SIGNING_KEYS, DEVICE_KEYS, KEY_SIGNATURES, key};
+use crate::tables::{CROSS_SIGNING_KEYS, KEY_SIGNATURES, key};
 
 /// The three kinds of cross-signing key, with the `usage` each must declare.
 pub const MASTER: &str = "master";
@@ -242,7 +242,7 @@ impl Homeserver {
         let invalid = || Error::new(ErrorKind::InvalidSignature, "Invalid signature");
         // The key that should have signed, by what is signed.
         let (stored, signing_keys): (Value, Vec<(String, String)>) = if target_user == signer {
-            if let Some(device_keys) = self.get_json::<Value>(DEVICE_KEYS, &key(&[signer, key_id]))? {
+            if let Some(device_keys) = self.uploaded_device_keys(signer, key_id)? {
                 let ssk = self.stored_cross_signing_key(signer, SELF_SIGNING)?.as_ref().and_then(ed25519_of);
                 (device_keys, ssk.into_iter().collect())
             } else {
@@ -253,7 +253,7 @@ impl Homeserver {
                 // Any of the user's own devices may sign their master key.
                 let mut device_signers = Vec::new();
                 for device in self.devices(signer)? {
-                    if let Some(dk) = self.get_json::<Value>(DEVICE_KEYS, &key(&[signer, &device.device_id]))?
+                    if let Some(dk) = self.uploaded_device_keys(signer, &device.device_id)?
                         && let Some(public) =
                             dk.pointer(&format!("/keys/ed25519:{}", escape(&device.device_id))).and_then(Value::as_str)
                     {

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::error::{Error, Result};
 use crate::server::Homeserver;
 use crate::sessions::Device;
-use crate::tables::{DEHYDRATED_DEVICES, DEVICES, key};
+use crate::tables::{DEHYDRATED_DEVICES, key};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Dehydrated {
@@ -43,7 +43,7 @@ impl Homeserver {
         let name = body.get("initial_device_display_name").and_then(Value::as_str).map(str::to_owned);
         self.write(|txn| {
             let device = Device { device_id: device_id.clone(), display_name: name, ..Device::default() };
-            txn.put_json(DEVICES, key(&[user_id, &device_id]), &device);
+            self.stage_device(txn, user_id, &device);
             txn.put_json(
                 DEHYDRATED_DEVICES,
                 key(&[user_id]),

@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::outbox::Outgoing;
 use crate::server::{Homeserver, Txn};
 use crate::sessions::Device;
-use crate::tables::{self, DEVICE_KEYS, DEVICE_LISTS, REMOTE_DEVICES, UNSHARED_DEVICE_CHANGES, key, split};
+use crate::tables::{self, DEVICE_LISTS, REMOTE_DEVICES, UNSHARED_DEVICE_CHANGES, key, split};
 
 /// What is known of a user's device list: for a local user the id of the last update sent,
 /// for another server's user the last one applied to the cache.
@@ -74,7 +74,7 @@ impl Homeserver {
     /// A local device's keys as `viewer` sees them: with the signatures made of them since
     /// and the device's display name.
     pub(crate) fn device_keys_for(&self, viewer: &str, user_id: &str, device: &Device) -> Result<Option<Value>> {
-        let Some(mut keys) = self.get_json::<Value>(DEVICE_KEYS, &key(&[user_id, &device.device_id]))? else {
+        let Some(mut keys) = self.uploaded_device_keys(user_id, &device.device_id)? else {
             return Ok(None);
         };
         self.merge_signatures(viewer, user_id, &device.device_id, &mut keys)?;

@@ -32,6 +32,20 @@ pub(crate) struct KeyQuery {
 const FALLBACK: &str = "fallback/";
 
 impl Homeserver {
+    /// A local device's keys as it uploaded them.
+    pub(crate) fn uploaded_device_keys(&self, user_id: &str, device_id: &str) -> Result<Option<Value>> {
+        self.get_json(DEVICE_KEYS, &key(&[user_id, device_id]))
+    }
+
+    /// Removes, in the write, a deleted device's keys and one-time keys.
+    pub(crate) fn stage_delete_device_keys(&self, txn: &mut Txn, user_id: &str, device_id: &str) -> Result<()> {
+        txn.batch.delete(DEVICE_KEYS, key(&[user_id, device_id]));
+        for entry in self.db.scan_prefix(ONE_TIME_KEYS, &key(&[user_id, device_id]))? {
+            txn.batch.delete(ONE_TIME_KEYS, entry?.0.into_vec());
+        }
+        Ok(())
+    }
+
     pub(crate) fn note_key_change(&self, txn: &mut Txn, user_id: &str) {
         let pos = txn.pos();
         txn.batch.put(KEY_CHANGES, key_pos(&[], pos), user_id.as_bytes().to_vec());

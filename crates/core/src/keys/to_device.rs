@@ -10,9 +10,18 @@ use serde_json::{Map, Value, json};
 use crate::error::{Error, Result};
 use crate::outbox::Outgoing;
 use crate::server::{Homeserver, Txn};
-use crate::tables::{FEDERATION_TXNS, TO_DEVICE, TXNS, key, key_pos, trailing_pos};
+use crate::tables::txns::{self, ClientTxn};
+use crate::tables::{TO_DEVICE, key, key_pos, trailing_pos};
 
 impl Homeserver {
+    /// Removes, in the write, the messages a deleted device had yet to receive.
+    pub(crate) fn stage_delete_inbox(&self, txn: &mut Txn, user_id: &str, device_id: &str) -> Result<()> {
+        for entry in self.db.scan_prefix(TO_DEVICE, &key(&[user_id, device_id]))? {
+            txn.batch.delete(TO_DEVICE, entry?.0.into_vec());
+        }
+        Ok(())
+    }
+
     /// `/sendToDevice` (`*` for all of a user's devices).
     pub fn send_to_device(
         &self,
@@ -30,11 +39,12 @@ impl Homeserver {
         }
         self.write(|txn| {
             // Scoped by event type as well, like every client transaction (the request path).
-            let txn_key = key(&[sender, sender_device, &format!("sendToDevice/{kind}"), txn_id]);
-            if self.db.get(TXNS, &txn_key)?.is_some() {
+            let scope = format!("sendToDevice/{kind}");
+            let client_txn = ClientTxn { sender, device_id: sender_device, scope: &scope, txn_id };
+            if client_txn.result(&self.db)?.is_some() {
                 return Ok(());
             }
-            txn.batch.put(TXNS, txn_key, Vec::new());
+            client_txn.put(&mut txn.batch, "");
             let mut remote: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
             for (user_id, devices) in messages {
                 if self.is_local(user_id) {
@@ -93,13 +103,10 @@ impl Homeserver {
             return Err(Error::forbidden("the sender is not on the server that sent the message"));
         }
         self.write(|txn| {
-            // Earlier versions kept the marker in TXNS, for ever.
-            let legacy = key(&[origin, "", &format!("to_device/{message_id}")]);
-            let seen = key(&[origin, "", "to_device", message_id]);
-            if self.db.get(FEDERATION_TXNS, &seen)?.is_some() || self.db.get(TXNS, &legacy)?.is_some() {
+            if txns::to_device_seen(&self.db, origin, message_id)? {
                 return Ok(());
             }
-            txn.put_json(FEDERATION_TXNS, seen, &json!({ "ts": Self::now_ms() }));
+            txns::put_to_device_seen(&mut txn.batch, origin, message_id, Self::now_ms());
             for (user_id, devices) in messages {
                 if self.is_local(user_id) {
                     self.deliver_to_devices(txn, sender, kind, user_id, devices)?;

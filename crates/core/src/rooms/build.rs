@@ -7,7 +7,8 @@ use tandem_state_res::{AuthEvent, EventType, auth_types_for_event, authorize};
 use super::{EventMeta, MembershipRow, Room};
 use crate::error::{Error, ErrorKind, Result};
 use crate::server::{Homeserver, Txn};
-use crate::tables::{self, TXNS, events, key};
+use crate::tables::txns::ClientTxn;
+use crate::tables::{self, events};
 
 /// The spec's limit on a PDU's size.
 pub use tandem_wire::MAX_PDU_BYTES;
@@ -34,9 +35,9 @@ pub(crate) struct SentBy<'a> {
 }
 
 impl SentBy<'_> {
-    /// The `TXNS` key remembering this transaction's result.
-    pub fn key(&self, sender: &str) -> Vec<u8> {
-        key(&[sender, self.device_id, self.scope, self.txn_id])
+    /// The client transaction `sender` made.
+    pub(crate) fn of<'b>(&'b self, sender: &'b str) -> ClientTxn<'b> {
+        ClientTxn { sender, device_id: self.device_id, scope: self.scope, txn_id: self.txn_id }
     }
 }
 
@@ -190,7 +191,7 @@ impl Homeserver {
             tables::rooms::put_membership(&mut txn.batch, target, &room.id, &row);
         }
         if let Some(sent_by) = sent_by {
-            txn.batch.put(TXNS, sent_by.key(&event.sender), event_id.as_bytes().to_vec());
+            sent_by.of(&event.sender).put(&mut txn.batch, event_id);
         }
         event.event_id = event_id.into();
         self.index_event(txn, room, event_id, pdu, event, &meta, relates_to)?;

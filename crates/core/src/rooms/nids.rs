@@ -21,7 +21,7 @@ use tandem_storage::{Batch, Db};
 use crate::cache::Weighted;
 use crate::error::{Error, Result};
 use crate::server::{Homeserver, Txn};
-use crate::tables::{META, NAMES, NIDS};
+use crate::tables::{NAMES, NIDS, meta};
 
 /// What a nid stands for: the first byte of its keys in [`NIDS`] and [`NAMES`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -68,7 +68,7 @@ struct Dict {
 
 impl Dict {
     fn open(db: &Db, (space, counter): (u8, &'static [u8])) -> tandem_storage::Result<Self> {
-        let next = db.get(META, counter)?.and_then(|v| get_u64(&v, 0)).unwrap_or(0);
+        let next = meta::counter(db, counter)?;
         Ok(Dict {
             space,
             counter,
@@ -132,7 +132,7 @@ impl Nids {
     pub fn put_counters(&self, pending: &Pending, batch: &mut Batch) {
         for (dict, p) in self.dicts.iter().zip(&pending.dicts) {
             if let Some(next) = p.next {
-                batch.put(META, dict.counter.to_vec(), next.to_be_bytes().to_vec());
+                meta::put_counter(batch, dict.counter, next);
             }
         }
     }

@@ -5,7 +5,6 @@ use serde_json::Value;
 use super::build::{NewEvent, SentBy};
 use crate::error::{Error, Result};
 use crate::server::Homeserver;
-use crate::tables::TXNS;
 
 impl Homeserver {
     /// Sends a message event. A retry of the same transaction (device, room, event type and
@@ -29,8 +28,8 @@ impl Homeserver {
         let scope = format!("send/{room_id}/{kind}");
         let sent_by = SentBy { device_id, txn_id, scope: &scope };
         self.write(|txn| {
-            if let Some(id) = self.db.get(TXNS, &sent_by.key(sender))? {
-                return Ok(String::from_utf8_lossy(&id).into_owned());
+            if let Some(id) = sent_by.of(sender).result(&self.db)? {
+                return Ok(id);
             }
             let mut room = self.room(room_id)?;
             let event = NewEvent { kind, state_key: None, content, redacts: None, txn: Some(sent_by) };
@@ -107,8 +106,8 @@ impl Homeserver {
             obj.remove("redacts");
         }
         self.write(|txn| {
-            if let Some(id) = self.db.get(TXNS, &sent_by.key(sender))? {
-                return Ok(String::from_utf8_lossy(&id).into_owned());
+            if let Some(id) = sent_by.of(sender).result(&self.db)? {
+                return Ok(id);
             }
             let mut room = self.room(room_id)?;
             let original_sender = match self.event_meta(target)? {

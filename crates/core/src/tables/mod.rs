@@ -1,18 +1,21 @@
 //! The engine's tables and their key layouts. Keys are built with `tandem_storage::codec`, so
 //! scans run in the order the comments give. Values are JSON unless said otherwise.
 //!
-//! A family of tables whose module owns its keys and encoding ([`events`], [`rooms`]) is the only code
-//! that reads or writes them: the seam where another storage backend would plug in. The
-//! tables declared here are still keyed by their callers.
+//! Every table is read and written by one module only, which alone builds its keys: the
+//! tables several concepts share belong to a family module here ([`events`], [`meta`],
+//! [`rooms`], [`txns`]); each table declared below belongs to the one concept module that uses
+//! it (`USERS` and `PROFILES` to `accounts`, `DEVICES` and the tokens to `sessions`, the key
+//! tables to `keys::*`, and so on). These modules are the seam where another storage backend
+//! would plug in.
 
 pub(crate) mod events;
+pub(crate) mod meta;
 pub(crate) mod rooms;
+pub(crate) mod txns;
 
 use tandem_storage::Table;
 use tandem_storage::codec::{put_str, put_u64};
 
-/// Counters: `stream` (the last global stream position), `state_group` (the last group id).
-pub const META: Table = Table("meta");
 /// user_id → [`crate::accounts::Account`].
 pub const USERS: Table = Table("users");
 /// user_id → profile object (`displayname`, `avatar_url`).
@@ -23,8 +26,6 @@ pub const DEVICES: Table = Table("devices");
 pub const ACCESS_TOKENS: Table = Table("access_tokens");
 /// refresh token → [`crate::sessions::Session`] of the access token it renews.
 pub const REFRESH_TOKENS: Table = Table("refresh_tokens");
-/// user_id, device_id, request path, txn_id → event_id: idempotent sends.
-pub const TXNS: Table = Table("txns");
 /// user_id, device_id ("" for the cross-signing keys) → {"deleted": bool}: local device and
 /// key changes committed but not yet queued to other servers (queued after the change's own
 /// write; left over after a crash, they are queued at the next start).
@@ -74,10 +75,6 @@ pub const MEDIA_USAGE: Table = Table("media_usage");
 pub const OUTBOX: Table = Table("outbox");
 /// server_name, key id → [`crate::remote_keys::RemoteKey`]: other servers' verify keys.
 pub const REMOTE_KEYS: Table = Table("remote_keys");
-/// origin server, transaction id → `{ts, answer}`, the response we gave: inbound transactions
-/// are idempotent. origin, "", "to_device", message_id → `{ts}`: to-device EDUs taken once.
-/// Both kept a day ([`crate::Homeserver::prune_received`]).
-pub const FEDERATION_TXNS: Table = Table("federation_txns");
 /// Interned names ([`crate::rooms::nids`]): a space byte (`e` event id, `t` event type, `k`
 /// type nid and state key) then the name → the nid, 8 bytes big-endian.
 pub const NIDS: Table = Table("nids");
@@ -85,7 +82,7 @@ pub const NIDS: Table = Table("nids");
 pub const NAMES: Table = Table("names");
 
 pub const ALL: &[Table] = &[
-    META,
+    meta::META,
     USERS,
     PROFILES,
     DEVICES,
@@ -101,7 +98,7 @@ pub const ALL: &[Table] = &[
     rooms::STATE_GROUPS,
     rooms::MEMBERSHIPS,
     rooms::REMOTE_MEMBERS,
-    TXNS,
+    txns::TXNS,
     events::PENDING_REDACTIONS,
     UNSHARED_DEVICE_CHANGES,
     events::RELATIONS.0,
@@ -126,7 +123,7 @@ pub const ALL: &[Table] = &[
     MEDIA_USAGE,
     OUTBOX,
     REMOTE_KEYS,
-    FEDERATION_TXNS,
+    txns::FEDERATION_TXNS,
     rooms::STRIPPED_STATE,
     NIDS,
     NAMES,
