@@ -144,6 +144,36 @@ fn rooms_shared_by_tandem_tandem_and_synapse_converge() {
     assert!(topics.windows(2).all(|w| w[0] == w[1]), "{topics:?}");
 }
 
+/// A server joining a room may ask for its members to be left out of the answer and fetch them
+/// afterwards (`omit_members`, which Synapse asks for): whatever the join answered, the joining
+/// server ends up with the whole state (every member of a room without a name) and the
+/// messages sent after its join.
+#[test]
+fn a_server_joining_a_room_ends_with_its_whole_state() {
+    let host = Peer::start(Kind::Tandem, None);
+    let joiner_server = Peer::start(Kind::Synapse, None);
+    let creator = host.server.register("host");
+    let room = creator.create_room(json!({ "preset": "public_chat" }));
+    let members: Vec<User> = (0..6).map(|_| host.server.register("member")).collect();
+    for m in &members {
+        m.join(&room);
+    }
+    let joiner = joiner_server.server.register("joiner");
+    join_via(&joiner, &room, &host.name);
+    let after = members[0].send_text(&room, "after the join");
+
+    let expected = state_of(&creator, &room).expect("the host's state");
+    let joined: BTreeSet<String> =
+        members.iter().map(|m| m.user_id.clone()).chain([creator.user_id.clone(), joiner.user_id.clone()]).collect();
+    eventually(WAIT, "the joining server to hold the whole state and the message", || {
+        let state = state_of(&joiner, &room)?;
+        let r = joiner.get(&format!("/_matrix/client/v3/rooms/{}/joined_members", enc(&room)));
+        let listed: BTreeSet<String> = r.body["joined"].as_object()?.keys().cloned().collect();
+        let messages = messages_of(&joiner, &room)?;
+        (listed == joined && expected.iter().all(|e| state.contains(e)) && messages.contains(&after)).then_some(())
+    });
+}
+
 #[test]
 fn a_server_killed_mid_stream_loses_nothing() {
     let a = Peer::start(Kind::Tandem, None);

@@ -301,19 +301,23 @@ impl Homeserver {
     }
 
     /// `send_join`'s answer: the accepted join, the state before it and its auth chain, and the
-    /// servers in the room.
+    /// servers in the room. With `omit_members` (the joining server asked for it), the member
+    /// events are left out of the state ([`Homeserver::partial_state_ids_at`]).
     pub async fn send_join_answer(
         self: &Arc<Self>,
         origin: &str,
         room_id: &str,
         event_id: &str,
         body: Value,
+        omit_members: bool,
     ) -> Result<Value> {
         let pdu = self.accept_signed_membership(origin, room_id, event_id, body, "join").await?;
         let (id, r) = (pdu.event_id.clone(), room_id.to_owned());
+        let joiner = pdu.json.get("state_key").and_then(Value::as_str).unwrap_or_default().to_owned();
         let (state, chain, servers) = self
             .blocking(move |hs| {
-                let (state, chain) = hs.state_ids_at(&id)?;
+                let (state, chain) =
+                    if omit_members { hs.partial_state_ids_at(&id, &joiner)? } else { hs.state_ids_at(&id)? };
                 Ok((hs.pdus(&state)?, hs.pdus(&chain)?, hs.room_servers(&r)?))
             })
             .await?;
@@ -322,7 +326,7 @@ impl Homeserver {
             "event": pdu.json,
             "state": state,
             "auth_chain": chain,
-            "members_omitted": false,
+            "members_omitted": omit_members,
             "servers_in_room": servers,
         }))
     }

@@ -145,6 +145,37 @@ impl Homeserver {
         Ok((state, chain))
     }
 
+    /// The state before a join for a server that asked for members to be omitted
+    /// (`send_join` with `omit_members`, spec v1.6): every state event but the member events,
+    /// save those of the room's heroes when it has neither name nor canonical alias (the
+    /// joining server names the room by them); and the auth chain of those and of the join, less
+    /// what the state holds already. The joining server fetches the members afterwards.
+    pub fn partial_state_ids_at(&self, event_id: &str, joiner: &str) -> Result<(Vec<String>, Vec<String>)> {
+        let meta =
+            self.event_meta(event_id)?.filter(|m| !m.outlier).ok_or_else(|| Error::not_found("Unknown event"))?;
+        let named = self.named_state(&*self.state_map(meta.before)?)?;
+        let nameless = ["m.room.name", "m.room.canonical_alias"]
+            .iter()
+            .all(|kind| !named.contains_key(&((*kind).to_owned(), String::new())));
+        let heroes: HashSet<String> = if nameless {
+            let mut members = self.members_with(&meta.room_id, "join")?;
+            members.extend(self.members_with(&meta.room_id, "invite")?);
+            members.into_iter().map(|(user, _)| user).filter(|u| u != joiner).take(5).collect()
+        } else {
+            HashSet::new()
+        };
+        let state: Vec<String> = named
+            .into_iter()
+            .filter(|((kind, state_key), _)| kind != "m.room.member" || heroes.contains(state_key))
+            .map(|(_, id)| id)
+            .collect();
+        let mut roots = state.clone();
+        roots.push(event_id.to_owned());
+        let in_state: HashSet<&String> = state.iter().collect();
+        let chain = self.auth_chain(&roots)?.into_iter().filter(|id| !in_state.contains(id)).collect();
+        Ok((state, chain))
+    }
+
     /// Every event in the auth chains of `ids` (not `ids` themselves unless cited).
     pub fn auth_chain(&self, ids: &[String]) -> Result<Vec<String>> {
         let mut seen = HashSet::new();
@@ -563,5 +594,45 @@ impl Homeserver {
     /// its users is joined.
     pub fn is_resident(&self, room_id: &str) -> Result<bool> {
         self.server_in_room(room_id, &self.server_name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::inbound::persist::tests::public_room;
+
+    /// A join answered with members omitted: the state holds no member events but the
+    /// heroes' while the room has no name, none once it has one; the auth chain holds what the
+    /// returned events need (the creator's join, which authorized the power levels) and nothing
+    /// the state holds already.
+    #[test]
+    fn members_omitted_keep_the_heroes_and_the_auth_chain() {
+        let (_dir, hs, alice, room_id, _) = public_room();
+        let join = |name: &str| {
+            let user = hs.create_account(name, None, false).unwrap();
+            let id = hs.set_membership(&user, &room_id, &user, "join", None, None).unwrap();
+            (user, id)
+        };
+        let (bob, _) = join("bob");
+        let (carol, carol_join) = join("carol");
+        let member = |user: &str| hs.current_state_id(&room_id, "m.room.member", user).unwrap().unwrap();
+        let is_member = |id: &String| hs.pdu(id).unwrap().unwrap()["type"] == "m.room.member";
+
+        let (state, chain) = hs.partial_state_ids_at(&carol_join, &carol).unwrap();
+        let mut members: Vec<&String> = state.iter().filter(|id| is_member(id)).collect();
+        members.sort();
+        let mut heroes = [member(&alice), member(&bob)];
+        heroes.sort();
+        assert_eq!(members, heroes.iter().collect::<Vec<_>>(), "the nameless room's heroes, not the joiner");
+        assert!(chain.iter().all(|id| !state.contains(id)), "nothing twice");
+
+        hs.send_state(&alice, &room_id, "m.room.name", "", json!({ "name": "Named" })).unwrap();
+        let (_, dave_join) = join("dave");
+        let (state, chain) = hs.partial_state_ids_at(&dave_join, "@dave:example.org").unwrap();
+        assert!(state.iter().all(|id| !is_member(id)), "no member events in a named room's state");
+        assert!(chain.contains(&member(&alice)), "the creator's join, in the auth chain of what is returned");
+        assert!(chain.iter().all(|id| !state.contains(id)));
     }
 }

@@ -106,9 +106,11 @@ async fn template(
 async fn send_join_v2(
     State(fed): State<Arc<Federation>>,
     Path((room, event_id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
     Signed { origin, body }: Signed,
 ) -> Result<Json<Value>, FedError> {
-    Ok(Json(fed.hs.send_join_answer(&origin, &room, &event_id, body).await?))
+    let omit_members = query_values(&query, "omit_members").pop().as_deref() == Some("true");
+    Ok(Json(fed.hs.send_join_answer(&origin, &room, &event_id, body, omit_members).await?))
 }
 
 async fn send_join_v1(
@@ -116,7 +118,7 @@ async fn send_join_v1(
     Path((room, event_id)): Path<(String, String)>,
     Signed { origin, body }: Signed,
 ) -> Result<Json<Value>, FedError> {
-    let answer = fed.hs.send_join_answer(&origin, &room, &event_id, body).await?;
+    let answer = fed.hs.send_join_answer(&origin, &room, &event_id, body, false).await?;
     Ok(Json(json!([200, answer])))
 }
 
