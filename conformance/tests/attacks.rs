@@ -281,6 +281,56 @@ fn more_than_ten_auth_events_are_refused() {
     s.unharmed(&before);
 }
 
+/// Room versions 1 and 2 take an event's id from the event, and the server the id names must
+/// have signed it: a hostile server cannot put an event under an id of the victim's, nor replace
+/// one of its own events by sending other content under the same id.
+#[test]
+fn event_ids_of_old_room_versions_cannot_be_forged_or_reused() {
+    let victim = Peer::start(Kind::Tandem, None);
+    let hostile = Hostile::start();
+    let alice = victim.server.register_as("alice", false);
+    let room = alice.create_room(json!({ "preset": "public_chat", "room_version": "1" }));
+    let state = attack::state_of(&alice, &room);
+    let id_of = |t: &str| state.iter().find(|(tt, k, _)| tt == t && k.is_empty()).map(|(_, _, i)| i.clone()).unwrap();
+    let (create, power_levels) = (id_of("m.room.create"), id_of("m.room.power_levels"));
+
+    let mallory = hostile.user("mallory");
+    let path = format!("/_matrix/federation/v1/make_join/{}/{}?ver=1", enc(&room), enc(&mallory));
+    let mut join = hostile.request(&victim.name, "GET", &path, None).expect(200)["event"].clone();
+    let join_id = format!("${}:{}", unique("join"), hostile.name);
+    join["event_id"] = join_id.clone().into();
+    join["origin_server_ts"] = now_ms().into();
+    let (_, join) = hostile.identity.pdu(join);
+    let path = format!("/_matrix/federation/v2/send_join/{}/{}", enc(&room), enc(&join_id));
+    hostile.request(&victim.name, "PUT", &path, Some(&join)).expect(200);
+
+    let message = |event_id: &str, body: &str| {
+        let event = json!({
+            "event_id": event_id, "type": "m.room.message", "room_id": room, "sender": mallory,
+            "content": { "msgtype": "m.text", "body": body }, "origin_server_ts": now_ms(), "depth": 10,
+            "prev_events": [[join_id, {}]], "auth_events": [[create, {}], [power_levels, {}], [join_id, {}]],
+        });
+        hostile.identity.pdu(event).1
+    };
+    let forged = format!("${}:{}", unique("forged"), victim.name);
+    let honest = format!("${}:{}", unique("honest"), hostile.name);
+    let txn = hostile.send(&victim.name, &unique("txn"), vec![message(&forged, "in the victim's name")], vec![]);
+    assert_eq!(txn.status, 200, "{}", txn.body);
+    let txn = hostile.send(&victim.name, &unique("txn"), vec![message(&honest, "the first")], vec![]);
+    assert_eq!(txn.status, 200, "{}", txn.body);
+    let read = |id: &str| alice.get(&format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(id)));
+    eventually(WAIT, "the hostile server's own message", || (read(&honest).status == 200).then_some(()));
+    assert_ne!(read(&forged).status, 200, "an event under an id of the victim's was taken");
+
+    let txn = hostile.send(&victim.name, &unique("txn"), vec![message(&honest, "replaced")], vec![]);
+    assert_eq!(txn.status, 200, "{}", txn.body);
+    let sentinel = format!("${}:{}", unique("sentinel"), hostile.name);
+    let txn = hostile.send(&victim.name, &unique("txn"), vec![message(&sentinel, "later")], vec![]);
+    assert_eq!(txn.status, 200, "{}", txn.body);
+    eventually(WAIT, "a later message of the hostile server", || (read(&sentinel).status == 200).then_some(()));
+    assert_eq!(read(&honest).body["content"]["body"], "the first", "an event was replaced under its own id");
+}
+
 // --- Transactions ---
 
 #[test]

@@ -36,3 +36,36 @@ fn upgrade_carries_settings_and_tombstones_the_old_room() {
     bob.join(&new);
     bob.send_text(&new, "made it");
 }
+
+/// Power levels a client sends must be integers, even in rooms of versions that take strings
+/// over federation; upgrading a room of such a version keeps every level.
+#[test]
+fn levels_are_integers_and_survive_an_upgrade() {
+    let s = server();
+    let alice = s.register("upgrader");
+    let bob = s.register("moderator");
+    let old = alice.create_room(json!({ "room_version": "9", "preset": "public_chat" }));
+    bob.join(&old);
+    let mut levels = alice.state(&old, "m.room.power_levels", "").expect(200);
+    let mut stringy = levels.clone();
+    stringy["kick"] = json!("40");
+    alice.send_state(&old, "m.room.power_levels", "", stringy).expect_err(400, "M_BAD_JSON");
+    let mut stringy = levels.clone();
+    stringy["users"][&bob.user_id] = json!("50");
+    alice.send_state(&old, "m.room.power_levels", "", stringy).expect_err(400, "M_BAD_JSON");
+    alice
+        .post("/_matrix/client/v3/createRoom", json!({ "power_level_content_override": { "ban": 1.5 } }))
+        .expect_err(400, "M_BAD_JSON");
+    levels["users"][&bob.user_id] = json!(50);
+    levels["kick"] = json!(40);
+    alice.send_state(&old, "m.room.power_levels", "", levels).expect(200);
+
+    let path = format!("/_matrix/client/v3/rooms/{}/upgrade", enc(&old));
+    let new =
+        alice.post(&path, json!({ "new_version": "11" })).expect(200)["replacement_room"].as_str().unwrap().to_owned();
+    let levels = alice.state(&new, "m.room.power_levels", "").expect(200);
+    assert_eq!(levels["users"][&bob.user_id], 50, "{levels}");
+    assert_eq!(levels["kick"], 40, "{levels}");
+    bob.join(&new);
+    bob.send_state(&new, "m.room.topic", "", json!({ "topic": "still a moderator" })).expect(200);
+}

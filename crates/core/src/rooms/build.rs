@@ -1,6 +1,7 @@
 //! Making a local event: fill in the PDU fields, pick its auth events, authorize it against
 //! the room's current state, hash, sign and id it, and add it to the write with its indexes.
 
+use ruma::room_version_rules::RoomVersionRules;
 use serde_json::{Map, Value, json};
 use tandem_state_res::{AuthEvent, EventType, auth_types_for_event, authorize};
 
@@ -85,7 +86,7 @@ impl Homeserver {
         obj.insert("sender".into(), sender.into());
         obj.insert("origin_server_ts".into(), Self::now_ms().into());
         obj.insert("depth".into(), (room.info.depth + 1).into());
-        obj.insert("prev_events".into(), json!(room.info.extremities));
+        obj.insert("prev_events".into(), cited(&room.rules, &room.info.extremities));
         if let Some(sk) = new.state_key {
             obj.insert("state_key".into(), sk.into());
         }
@@ -114,7 +115,7 @@ impl Homeserver {
         // The view staged and stored with the event (its auth edges, which resolution walks)
         // cites what the event cites.
         draft.auth_events = auth_ids.iter().map(|id| nid_of(id)).collect();
-        obj.insert("auth_events".into(), json!(auth_ids));
+        obj.insert("auth_events".into(), cited(&room.rules, &auth_ids));
         let lookup =
             |kind: &EventType, state_key: &str| room.state_event(self, kind.as_str(), state_key).ok().flatten();
         authorize(&room.version, &draft, &lookup).map_err(|r| Error::forbidden(r.0))?;
@@ -345,4 +346,14 @@ pub(crate) fn relation_target(content: &Value) -> Option<String> {
     let rel = content.get("m.relates_to")?;
     rel.get("rel_type")?.as_str()?;
     rel.get("event_id")?.as_str().map(str::to_owned)
+}
+
+/// Events an event cites (`prev_events`, `auth_events`): ids, or in room versions 1 and 2
+/// `[id, hashes]` pairs, whose hashes no one checks and which Synapse leaves empty too.
+pub(crate) fn cited(rules: &RoomVersionRules, ids: &[String]) -> Value {
+    if rules.event_format.require_event_id {
+        Value::Array(ids.iter().map(|id| json!([id, {}])).collect())
+    } else {
+        json!(ids)
+    }
 }

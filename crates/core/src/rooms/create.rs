@@ -45,6 +45,9 @@ impl Homeserver {
                 format!("Your homeserver does not support room version {version}"),
             ));
         }
+        if let Some(over) = &req.power_level_content_override {
+            super::send::integer_levels_only(&Value::Object(over.clone()))?;
+        }
         let public = match req.visibility.as_deref() {
             None | Some("private") => false,
             Some("public") => true,

@@ -93,14 +93,15 @@ impl Homeserver {
             content["reason"] = reason.into();
         }
         let depth = invite.get("depth").and_then(Value::as_u64).unwrap_or(0) + 1;
+        let (_, rules) = super::version_rules(&version)?;
         let template = serde_json::json!({
             "type": "m.room.member",
             "room_id": room_id,
             "sender": user_id,
             "state_key": user_id,
             "content": content,
-            "prev_events": [row.event_id],
-            "auth_events": [row.event_id],
+            "prev_events": super::build::cited(&rules, std::slice::from_ref(&row.event_id)),
+            "auth_events": super::build::cited(&rules, std::slice::from_ref(&row.event_id)),
             "depth": depth,
         });
         let Value::Object(template) = template else { return Err(Error::internal("template")) };

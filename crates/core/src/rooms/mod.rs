@@ -33,7 +33,7 @@ use crate::server::{Homeserver, Txn, lock};
 use crate::tables::{self, events};
 
 /// The room versions this server creates and joins.
-pub const SUPPORTED_VERSIONS: &[&str] = &["10", "11", "12"];
+pub const SUPPORTED_VERSIONS: &[&str] = &["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"];
 pub const DEFAULT_VERSION: &str = "12";
 
 /// What is stored about a room.

@@ -455,6 +455,8 @@ impl Homeserver {
         obj.remove("signatures");
         obj.remove("hashes");
         obj.remove("unsigned");
+        // Versions 1 and 2: the event gets an id of this server, which signs it.
+        obj.remove("event_id");
         obj.insert("origin_server_ts".into(), Self::now_ms().into());
         if membership == "join"
             && let Some(Value::Object(content)) = obj.get_mut("content")
