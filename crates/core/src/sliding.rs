@@ -352,7 +352,7 @@ impl Homeserver {
             out.field("name", &name)?;
         } else {
             let mut heroes = Vec::new();
-            for (member, event_id) in joined.iter().chain(invited.iter()).filter(|(u, _)| u != user_id).take(5) {
+            for (member, event_id) in Self::heroes(&joined, &invited, user_id) {
                 let c = self.pdu(event_id)?.and_then(|mut p| p.remove("content")).unwrap_or_default();
                 let mut hero = json!({ "user_id": member });
                 for (from, to) in [("displayname", "displayname"), ("avatar_url", "avatar_url")] {

@@ -413,8 +413,7 @@ impl Homeserver {
     fn room_summary(&self, room_id: &str, user_id: &str) -> Result<Value> {
         let joined = self.members_with(room_id, "join")?;
         let invited = self.members_with(room_id, "invite")?;
-        let heroes: Vec<&String> =
-            joined.iter().chain(invited.iter()).map(|(u, _)| u).filter(|u| *u != user_id).take(5).collect();
+        let heroes: Vec<&String> = Self::heroes(&joined, &invited, user_id).map(|(u, _)| u).collect();
         Ok(json!({
             "m.heroes": heroes,
             "m.joined_member_count": joined.len(),

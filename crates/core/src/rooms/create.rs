@@ -46,7 +46,7 @@ impl Homeserver {
             ));
         }
         if let Some(over) = &req.power_level_content_override {
-            super::send::integer_levels_only(&Value::Object(over.clone()))?;
+            super::levels::integers_only(&Value::Object(over.clone()))?;
         }
         let public = match req.visibility.as_deref() {
             None | Some("private") => false,

@@ -201,6 +201,16 @@ impl Homeserver {
         })
     }
 
+    /// The members a client names a room by when it has no name (`m.heroes`): up to five
+    /// others than `user_id`, joined ones first, from [`Homeserver::members_with`]'s lists.
+    pub(crate) fn heroes<'a>(
+        joined: &'a [(String, String)],
+        invited: &'a [(String, String)],
+        user_id: &'a str,
+    ) -> impl Iterator<Item = &'a (String, String)> + 'a {
+        joined.iter().chain(invited).filter(move |(u, _)| u != user_id).take(5)
+    }
+
     /// Members of a room with one membership, from its current state: `(user_id, event_id)`.
     pub fn members_with(&self, room_id: &str, membership: &str) -> Result<Vec<(String, String)>> {
         let (version, _) = super::version_rules(&self.room_version(room_id)?)?;

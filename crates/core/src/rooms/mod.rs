@@ -7,6 +7,7 @@ pub mod build;
 pub mod create;
 pub mod handshake;
 pub mod history;
+pub(crate) mod levels;
 pub mod membership;
 pub mod messages;
 pub(crate) mod nids;

@@ -158,9 +158,9 @@ impl Homeserver {
             .iter()
             .all(|kind| !named.contains_key(&((*kind).to_owned(), String::new())));
         let heroes: HashSet<String> = if nameless {
-            let mut members = self.members_with(&meta.room_id, "join")?;
-            members.extend(self.members_with(&meta.room_id, "invite")?);
-            members.into_iter().map(|(user, _)| user).filter(|u| u != joiner).take(5).collect()
+            let (joined, invited) =
+                (self.members_with(&meta.room_id, "join")?, self.members_with(&meta.room_id, "invite")?);
+            Self::heroes(&joined, &invited, joiner).map(|(user, _)| user.clone()).collect()
         } else {
             HashSet::new()
         };

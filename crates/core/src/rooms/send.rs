@@ -64,7 +64,7 @@ impl Homeserver {
             return self.set_membership(sender, room_id, state_key, &membership, None, Some(extra));
         }
         if kind == "m.room.power_levels" {
-            integer_levels_only(&content)?;
+            super::levels::integers_only(&content)?;
         }
         self.write(|txn| {
             let mut room = self.room(room_id)?;
@@ -135,28 +135,4 @@ impl Homeserver {
             self.append(txn, &mut room, sender, event)
         })
     }
-}
-
-/// Power levels a client sends must hold integers, whatever the room version allows over
-/// federation (strings and floats before version 10): Synapse refuses them the same way.
-pub(crate) fn integer_levels_only(content: &Value) -> Result<()> {
-    let not_integer = |key: &str, v: &Value| Error::bad_json(format!("\"{key}\": {v} is not of type 'integer'"));
-    let Some(levels) = content.as_object() else { return Ok(()) };
-    for (key, value) in levels {
-        match key.as_str() {
-            "ban" | "events_default" | "invite" | "kick" | "redact" | "state_default" | "users_default"
-                if !value.is_i64() =>
-            {
-                return Err(not_integer(key, value));
-            }
-            "users" | "events" | "notifications" => {
-                let map = value.as_object().ok_or_else(|| Error::bad_json(format!("\"{key}\" must be an object")))?;
-                if let Some((k, v)) = map.iter().find(|(_, v)| !v.is_i64()) {
-                    return Err(not_integer(&format!("{key}.{k}"), v));
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }

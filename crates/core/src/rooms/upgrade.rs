@@ -22,33 +22,6 @@ const CARRIED: &[&str] = &[
     "m.room.canonical_alias",
 ];
 
-/// Power levels with every level an integer: rooms before version 10 allow strings holding
-/// integers (and before version 6 floats), which the new room's version may refuse.
-fn integer_levels(mut content: Map<String, Value>) -> Map<String, Value> {
-    fn integer(value: &Value) -> Option<Value> {
-        match value {
-            Value::Number(n) if n.is_i64() => None,
-            Value::Number(n) => n.as_f64().map(|f| (f.trunc() as i64).into()),
-            Value::String(s) => s.trim().parse::<i64>().ok().map(Value::from),
-            _ => None,
-        }
-    }
-    for (key, value) in content.iter_mut() {
-        if let Value::Object(map) = value
-            && matches!(key.as_str(), "users" | "events" | "notifications")
-        {
-            for level in map.values_mut() {
-                if let Some(fixed) = integer(level) {
-                    *level = fixed;
-                }
-            }
-        } else if let Some(fixed) = integer(value) {
-            *value = fixed;
-        }
-    }
-    content
-}
-
 impl Homeserver {
     /// `POST /rooms/{roomId}/upgrade`: returns the replacement room's id.
     pub fn upgrade_room(&self, user_id: &str, old_id: &str, new_version: &str) -> Result<String> {
@@ -101,7 +74,7 @@ impl Homeserver {
 
             // The old power levels, with the upgrader able to send the carried state; the old
             // levels are restored after (creators of v12 rooms need no entry at all).
-            let old_power = integer_levels(content_of(&old, "m.room.power_levels")?.unwrap_or_default());
+            let old_power = super::levels::to_integers(content_of(&old, "m.room.power_levels")?.unwrap_or_default());
             let mut power = old_power.clone();
             let mut users = power.get("users").and_then(Value::as_object).cloned().unwrap_or_default();
             let mut restored = old_power.clone();
@@ -169,32 +142,5 @@ impl Homeserver {
             tracing::info!(old = %old_id, new = %new.id, version = %new_version, "room upgraded");
             Ok(new.id)
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::{Value, json};
-
-    use super::integer_levels;
-
-    #[test]
-    fn levels_of_old_rooms_become_integers() {
-        let Value::Object(old) = json!({
-            "ban": "50", "kick": 50.7, "invite": 0, "users_default": " 10 ",
-            "users": { "@a:x": "100", "@b:x": 20 }, "events": { "m.room.name": 50.0 },
-            "notifications": { "room": "50" }, "other": "not a level"
-        }) else {
-            unreachable!()
-        };
-        let fixed = Value::Object(integer_levels(old));
-        assert_eq!(
-            fixed,
-            json!({
-                "ban": 50, "kick": 50, "invite": 0, "users_default": 10,
-                "users": { "@a:x": 100, "@b:x": 20 }, "events": { "m.room.name": 50 },
-                "notifications": { "room": 50 }, "other": "not a level"
-            })
-        );
     }
 }
