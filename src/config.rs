@@ -28,6 +28,27 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub federation: Federation,
     pub limits: Limits,
+    pub turn: Turn,
+}
+
+/// `[turn]`: the TURN servers clients are given for calls (`/voip/turnServer`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Turn {
+    pub uris: Vec<String>,
+    /// coturn's `static-auth-secret`: each user gets credentials of its own, valid for
+    /// `user_lifetime_secs`.
+    pub shared_secret: Option<String>,
+    /// Fixed credentials, when there is no shared secret.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub user_lifetime_secs: u64,
+}
+
+impl Default for Turn {
+    fn default() -> Self {
+        Turn { uris: Vec::new(), shared_secret: None, username: None, password: None, user_lifetime_secs: 3600 }
+    }
 }
 
 /// `[limits]`: how long and how many connections the listeners hold.
@@ -111,6 +132,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             federation: Federation::default(),
             limits: Limits::default(),
+            turn: Turn::default(),
         }
     }
 }
@@ -203,6 +225,17 @@ request_timeout_secs = 60
 max_connections = 4096
 header_timeout_secs = 30
 body_timeout_secs = 60
+
+# TURN servers for voice and video calls, given to clients by /voip/turnServer. With coturn,
+# set its static-auth-secret as shared_secret: each user then gets credentials of its own,
+# valid for user_lifetime_secs. Without URIs, clients are told there is no TURN server.
+[turn]
+uris = []
+# uris = ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349?transport=tcp"]
+# shared_secret = "the static-auth-secret of coturn"
+# username = "fixed user, when there is no shared secret"
+# password = "its password"
+user_lifetime_secs = 3600
 "#;
 
 /// Why a configuration was refused: the key, the value and the reason.

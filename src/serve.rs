@@ -85,6 +85,13 @@ pub fn api_config(config: &Config) -> ApiConfig {
         max_request_size: config.max_request_size,
         media_quota_per_user: config.media_quota_per_user,
         trusted_proxies: config.trusted_proxies.clone(),
+        turn: tandem_client_api::TurnConfig {
+            uris: config.turn.uris.clone(),
+            shared_secret: config.turn.shared_secret.clone(),
+            username: config.turn.username.clone(),
+            password: config.turn.password.clone(),
+            user_lifetime: std::time::Duration::from_secs(config.turn.user_lifetime_secs),
+        },
         rate_limit_login: RateLimit {
             per_second: config.rate_limit_login_per_second,
             burst: config.rate_limit_login_burst,
@@ -112,6 +119,7 @@ async fn serve(config: Config, exit_on_stdin_eof: bool) -> Result<(), String> {
     let hs = open(&config)?;
     let mut app = tandem_client_api::router(hs.clone(), api_config(&config));
     let mut federation_app = None;
+    tandem_federation::push::start(hs.clone(), &federation_config(&config)).map_err(|e| e.to_string())?;
     if config.federation.enabled {
         let fed =
             tandem_federation::Federation::start(hs.clone(), federation_config(&config)).map_err(|e| e.to_string())?;

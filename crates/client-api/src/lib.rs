@@ -15,6 +15,7 @@ mod keys;
 mod media;
 mod misc;
 mod profile;
+mod push;
 mod ratelimit;
 mod rooms;
 mod search;
@@ -23,6 +24,7 @@ mod state;
 mod summary;
 mod sync;
 mod uia;
+mod voip;
 
 use std::sync::Arc;
 
@@ -32,7 +34,7 @@ use tandem_core::Homeserver;
 use tower_http::cors::{Any, CorsLayer};
 
 pub use error::MatrixError;
-pub use state::{ApiConfig, RateLimit, RegistrationMode};
+pub use state::{ApiConfig, RateLimit, RegistrationMode, TurnConfig};
 
 /// The client-server API router over `hs`.
 pub fn router(hs: Arc<Homeserver>, config: ApiConfig) -> Router {
@@ -56,6 +58,8 @@ pub fn router(hs: Arc<Homeserver>, config: ApiConfig) -> Router {
         .merge(events::routes())
         .merge(sync::routes())
         .merge(misc::routes())
+        .merge(push::routes())
+        .merge(voip::routes())
         .merge(directory::routes())
         .merge(keys::routes())
         .merge(backup::routes())

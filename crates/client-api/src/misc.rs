@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::{ApiResult, MatrixError, ok};
-use crate::extract::{Auth, JsonBody, Q, blocking};
+use crate::extract::{Auth, JsonBody, blocking};
 use crate::state::Api;
 
 pub(crate) fn routes() -> Router<Api> {
@@ -28,16 +28,6 @@ pub(crate) fn routes() -> Router<Api> {
         .route("/_matrix/client/v3/user/{user}/rooms/{room}/tags/{tag}", put(put_tag).delete(delete_tag))
         .route("/_matrix/client/v3/user/{user}/filter", post(create_filter))
         .route("/_matrix/client/v3/user/{user}/filter/{id}", get(get_filter))
-        .route("/_matrix/client/v3/pushrules/", get(push_rules))
-        .route("/_matrix/client/v3/pushrules/global/", get(push_rules_global))
-        .route(
-            "/_matrix/client/v3/pushrules/{scope}/{kind}/{id}",
-            get(get_push_rule).put(put_push_rule).delete(delete_push_rule),
-        )
-        .route(
-            "/_matrix/client/v3/pushrules/{scope}/{kind}/{id}/{attr}",
-            get(get_push_rule_attr).put(put_push_rule_attr),
-        )
 }
 
 async fn capabilities() -> Json<Value> {
@@ -286,93 +276,4 @@ async fn get_filter(
     let hs = api.hs.clone();
     let filter = blocking(move || hs.filter(&user, &id)).await?;
     Ok(Json(serde_json::to_value(filter).map_err(|_| MatrixError::internal())?))
-}
-
-async fn push_rules(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Value>> {
-    let hs = api.hs.clone();
-    let rules = blocking(move || hs.push_rules(&auth.user_id)).await?;
-    Ok(Json(json!({ "global": rules })))
-}
-
-async fn push_rules_global(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Value>> {
-    let hs = api.hs.clone();
-    Ok(Json(blocking(move || hs.push_rules(&auth.user_id)).await?))
-}
-
-fn global_scope(scope: &str) -> ApiResult<()> {
-    if scope == "global" { Ok(()) } else { Err(MatrixError::invalid_param("Unknown push rule scope")) }
-}
-
-async fn get_push_rule(
-    State(api): State<Api>,
-    auth: Auth,
-    Path((scope, kind, id)): Path<(String, String, String)>,
-) -> ApiResult<Json<Value>> {
-    global_scope(&scope)?;
-    let hs = api.hs.clone();
-    Ok(Json(blocking(move || hs.push_rule(&auth.user_id, &kind, &id)).await?))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct PlaceQuery {
-    before: Option<String>,
-    after: Option<String>,
-}
-
-async fn put_push_rule(
-    State(api): State<Api>,
-    auth: Auth,
-    Path((scope, kind, id)): Path<(String, String, String)>,
-    Q(q): Q<PlaceQuery>,
-    JsonBody(body): JsonBody<serde_json::Map<String, Value>>,
-) -> ApiResult<Json<Value>> {
-    global_scope(&scope)?;
-    let hs = api.hs.clone();
-    blocking(move || hs.set_push_rule(&auth.user_id, &kind, &id, &body, q.before.as_deref(), q.after.as_deref()))
-        .await?;
-    Ok(ok())
-}
-
-async fn delete_push_rule(
-    State(api): State<Api>,
-    auth: Auth,
-    Path((scope, kind, id)): Path<(String, String, String)>,
-) -> ApiResult<Json<Value>> {
-    global_scope(&scope)?;
-    let hs = api.hs.clone();
-    blocking(move || hs.delete_push_rule(&auth.user_id, &kind, &id)).await?;
-    Ok(ok())
-}
-
-async fn get_push_rule_attr(
-    State(api): State<Api>,
-    auth: Auth,
-    Path((scope, kind, id, attr)): Path<(String, String, String, String)>,
-) -> ApiResult<Json<Value>> {
-    global_scope(&scope)?;
-    if !matches!(attr.as_str(), "enabled" | "actions") {
-        return Err(MatrixError::new(axum::http::StatusCode::NOT_FOUND, "M_UNRECOGNIZED", "Unrecognized request"));
-    }
-    let hs = api.hs.clone();
-    let rule = blocking(move || hs.push_rule(&auth.user_id, &kind, &id)).await?;
-    let mut out = serde_json::Map::new();
-    out.insert(attr.clone(), rule[attr.as_str()].clone());
-    Ok(Json(Value::Object(out)))
-}
-
-async fn put_push_rule_attr(
-    State(api): State<Api>,
-    auth: Auth,
-    Path((scope, kind, id, attr)): Path<(String, String, String, String)>,
-    JsonBody(body): JsonBody<Value>,
-) -> ApiResult<Json<Value>> {
-    global_scope(&scope)?;
-    if !matches!(attr.as_str(), "enabled" | "actions") {
-        return Err(MatrixError::new(axum::http::StatusCode::NOT_FOUND, "M_UNRECOGNIZED", "Unrecognized request"));
-    }
-    let value = body.get(&attr).cloned().ok_or_else(|| MatrixError::missing_param(format!("{attr} missing")))?;
-    let hs = api.hs.clone();
-    blocking(move || hs.set_push_rule_attr(&auth.user_id, &kind, &id, &attr, value)).await?;
-    Ok(ok())
 }

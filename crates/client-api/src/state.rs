@@ -43,6 +43,18 @@ pub struct ApiConfig {
     /// Reverse proxies whose `X-Forwarded-For` names the client (for rate limits and devices'
     /// last seen addresses).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub turn: TurnConfig,
+}
+
+/// The TURN servers of `/voip/turnServer`.
+#[derive(Clone, Debug, Default)]
+pub struct TurnConfig {
+    pub uris: Vec<String>,
+    /// coturn's shared secret (its REST API scheme): credentials per user and expiry.
+    pub shared_secret: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub user_lifetime: std::time::Duration,
 }
 
 pub struct ApiInner {

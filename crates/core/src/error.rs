@@ -33,6 +33,8 @@ pub enum ErrorKind {
     InvalidSignature,
     /// A quota is used up: 400 `M_RESOURCE_LIMIT_EXCEEDED`.
     ResourceLimitExceeded,
+    /// A third-party identifier the user has not bound: 400 `M_THREEPID_NOT_FOUND`.
+    ThreepidNotFound,
     Unknown,
     Internal,
 }
@@ -63,6 +65,7 @@ impl ErrorKind {
             ErrorKind::WrongRoomKeysVersion => (403, "M_WRONG_ROOM_KEYS_VERSION"),
             ErrorKind::InvalidSignature => (400, "M_INVALID_SIGNATURE"),
             ErrorKind::ResourceLimitExceeded => (400, "M_RESOURCE_LIMIT_EXCEEDED"),
+            ErrorKind::ThreepidNotFound => (400, "M_THREEPID_NOT_FOUND"),
             ErrorKind::Unknown => (400, "M_UNKNOWN"),
             ErrorKind::Internal => (500, "M_UNKNOWN"),
         }

@@ -36,7 +36,6 @@ pub mod sliding;
 pub mod summary;
 pub mod sync;
 mod tables;
-pub mod unread;
 mod upgrade;
 
 pub use error::{Error, ErrorKind, Result};

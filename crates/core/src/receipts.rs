@@ -48,6 +48,9 @@ impl Homeserver {
             if receipt_type == "m.read" && self.is_local(user_id) {
                 self.share_receipt(txn, room_id, user_id, event_id, thread_id)?;
             }
+            if receipt_type != "m.fully_read" && self.is_local(user_id) {
+                self.stage_badge_update(txn, user_id)?;
+            }
             let mut info = self.room_info(room_id)?.ok_or_else(|| Error::not_found("Unknown room"))?;
             info.last_receipt_pos = pos;
             tables::rooms::put_info(&mut txn.batch, room_id, &info);

@@ -53,6 +53,11 @@ pub struct Homeserver {
     /// Destinations that got something queued since the sender last looked.
     pub(crate) outbox_pending: Mutex<std::collections::BTreeSet<String>>,
     pub(crate) outbox_wake: tokio::sync::Notify,
+    /// Whether any pusher exists: only then are new events noted for the push queue.
+    pub(crate) pushers_exist: std::sync::atomic::AtomicBool,
+    /// Pushers that got something queued since the push sender last looked.
+    pub(crate) push_owners: Mutex<std::collections::BTreeSet<crate::push::pushers::PusherId>>,
+    pub(crate) push_wake: tokio::sync::Notify,
     pub(crate) network: std::sync::OnceLock<Arc<dyn crate::network::Network>>,
     /// The received PDU pipeline's locks.
     pub(crate) inbound: crate::inbound::Inbound,
@@ -80,6 +85,10 @@ pub(crate) struct Txn {
     pub reindexed: Vec<String>,
     /// Nids this write handed out.
     pub nids: crate::rooms::nids::Pending,
+    /// Whether this write noted events for the push queue.
+    pub pushes: bool,
+    /// Pushers this write queued something for.
+    pub push_owners: Vec<crate::push::pushers::PusherId>,
 }
 
 impl Txn {
@@ -108,6 +117,7 @@ impl Homeserver {
         let stream = meta::counter(&db, b"stream")?;
         let state_group = meta::counter(&db, b"state_group")?;
         let nids = crate::rooms::nids::Nids::open(&db)?;
+        let pushers_exist = db.scan_prefix(tables::PUSHERS, &[])?.next().is_some();
         Ok(Arc::new_cyclic(|me| Homeserver {
             me: me.clone(),
             media_dir: data_dir.join("media"),
@@ -117,6 +127,9 @@ impl Homeserver {
             servers_cache: Mutex::new(HashMap::new()),
             outbox_pending: Mutex::new(Default::default()),
             outbox_wake: tokio::sync::Notify::new(),
+            pushers_exist: pushers_exist.into(),
+            push_owners: Mutex::new(Default::default()),
+            push_wake: tokio::sync::Notify::new(),
             network: std::sync::OnceLock::new(),
             inbound: Default::default(),
             db,
@@ -165,6 +178,8 @@ impl Homeserver {
             outbox: Vec::new(),
             reindexed: Vec::new(),
             nids: Default::default(),
+            pushes: false,
+            push_owners: Vec::new(),
         };
         let out = f(&mut txn);
         // Group ids are never handed out twice while the process runs, even by a write that
@@ -196,6 +211,10 @@ impl Homeserver {
         if !txn.outbox.is_empty() {
             lock(&self.outbox_pending).extend(txn.outbox);
             self.outbox_wake.notify_one();
+        }
+        if txn.pushes || !txn.push_owners.is_empty() {
+            lock(&self.push_owners).extend(txn.push_owners);
+            self.push_wake.notify_one();
         }
         Ok(out)
     }

@@ -171,6 +171,7 @@ impl Homeserver {
     pub fn delete_devices(&self, user_id: &str, device_ids: &[String]) -> Result<()> {
         self.write(|txn| {
             for device_id in device_ids {
+                self.stage_delete_device_pushers(txn, user_id, device_id)?;
                 let Some(device) = self.device(user_id, device_id)? else { continue };
                 self.note_unshared_change(txn, user_id, device_id, true);
                 self.drop_tokens(txn, &device);

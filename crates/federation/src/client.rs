@@ -25,7 +25,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(_hs: &Homeserver, config: &FederationConfig) -> Result<Self, FedError> {
+    pub fn new(config: &FederationConfig) -> Result<Self, FedError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -142,6 +142,26 @@ impl Client {
     }
 }
 
+impl Client {
+    /// A JSON `POST` to a URL outside federation (a push gateway): unsigned, and refused when
+    /// the host is an address of the IP blocklist (names are checked by the resolver).
+    pub async fn post_url(&self, url: &str, body: &Value) -> Result<Value, FedError> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| Self::remote_err(url, e.to_string()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(Self::remote_err(url, "not an http(s) URL"));
+        }
+        let host = parsed.host_str().unwrap_or_default().to_owned();
+        if let Some(ip) = ip_literal(&host)
+            && (ip.is_unspecified() || self.blocklist.iter().any(|r| r.contains(ip)))
+        {
+            return Err(Self::remote_err(&host, format!("{ip} is in the outbound IP blocklist")));
+        }
+        let response =
+            self.http.post(parsed).json(body).send().await.map_err(|e| Self::remote_err(&host, e.to_string()))?;
+        read_at_most(&host, response, MAX_GATEWAY_RESPONSE_BYTES).await
+    }
+}
+
 /// The longest a request to another server may take by default, answer included (an endless
 /// answer is cut here; `[federation] request_timeout_secs`).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -149,15 +169,19 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// answer federation has, is 500 MiB; rooms that large are not in this server's reach yet).
 pub const MAX_RESPONSE_BYTES: usize = 100 * 1024 * 1024;
 
-async fn read(destination: &str, mut response: reqwest::Response) -> Result<Value, FedError> {
+/// The largest answer read from a push gateway (its answer is a list of rejected pushkeys).
+pub const MAX_GATEWAY_RESPONSE_BYTES: usize = 64 * 1024;
+
+async fn read(destination: &str, response: reqwest::Response) -> Result<Value, FedError> {
+    read_at_most(destination, response, MAX_RESPONSE_BYTES).await
+}
+
+async fn read_at_most(destination: &str, mut response: reqwest::Response, limit: usize) -> Result<Value, FedError> {
     let status = response.status();
     let mut bytes = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| Client::remote_err(destination, e.to_string()))? {
-        if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(Client::remote_err(
-                destination,
-                format!("the answer is larger than {MAX_RESPONSE_BYTES} bytes"),
-            ));
+        if bytes.len() + chunk.len() > limit {
+            return Err(Client::remote_err(destination, format!("the answer is larger than {limit} bytes")));
         }
         bytes.extend_from_slice(&chunk);
     }

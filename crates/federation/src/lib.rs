@@ -2,7 +2,8 @@
 //!
 //! - Outbound: [`client`] signs requests (`X-Matrix`) and sends them where [`discovery`] says
 //!   the server lives; [`keys`] fetches and caches other servers' signing keys; [`sender`]
-//!   drains the engine's per-destination queue into transactions; [`network`] is the engine's
+//!   drains the engine's per-destination queue into transactions; [`push`] delivers the
+//!   engine's push queue to users' push gateways (the only requests that leave federation); [`network`] is the engine's
 //!   [`tandem_core::network::Network`]: the engine's requests given their paths and sent.
 //! - Inbound: [`server`] holds the routes (`/_matrix/federation/*`, `/_matrix/key/*`), each
 //!   authenticated by [`auth`], parsing and handing over to the engine, which runs every
@@ -16,6 +17,7 @@ mod error;
 pub mod keys;
 pub mod network;
 pub mod policy;
+pub mod push;
 pub mod sender;
 pub mod server;
 
@@ -74,7 +76,7 @@ impl Federation {
         if !config.verify_tls {
             tracing::warn!("federation: TLS certificates of other servers are NOT verified (verify_tls = false)");
         }
-        let client = client::Client::new(&hs, &config)?;
+        let client = client::Client::new(&config)?;
         let fed = Arc::new(Federation {
             hs: hs.clone(),
             config,

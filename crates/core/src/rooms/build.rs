@@ -225,6 +225,7 @@ impl Homeserver {
             return Ok(());
         }
         events::TIMELINE.put(&mut txn.batch, &room.id, meta.pos, event_id);
+        self.stage_push_pending(txn, &room.id, event_id, meta.pos);
         events::put_timestamp(&mut txn.batch, &room.id, event.origin_server_ts, event_id);
         if let tandem_state_res::Content::Redaction(Some(target)) = &event.content {
             let auth_ids = serde_json::from_str::<Value>(&pdu_text)

@@ -75,6 +75,13 @@ pub const MEDIA_USAGE: Table = Table("media_usage");
 pub const OUTBOX: Table = Table("outbox");
 /// server_name, key id → [`crate::remote_keys::RemoteKey`]: other servers' verify keys.
 pub const REMOTE_KEYS: Table = Table("remote_keys");
+/// user_id, app_id, pushkey → [`crate::push::pushers::Pusher`].
+pub const PUSHERS: Table = Table("pushers");
+/// stream position → [room_id, event_id]: events that entered a timeline while pushers
+/// existed, not yet evaluated for them ([`crate::push::queue`]).
+pub const PUSH_PENDING: Table = Table("push_pending");
+/// user_id, app_id, pushkey, position → what that pusher is owed, in order.
+pub const PUSH_QUEUE: Table = Table("push_queue");
 /// Interned names ([`crate::rooms::nids`]): a space byte (`e` event id, `t` event type, `k`
 /// type nid and state key) then the name → the nid, 8 bytes big-endian.
 pub const NIDS: Table = Table("nids");
@@ -128,6 +135,9 @@ pub const ALL: &[Table] = &[
     NIDS,
     NAMES,
     events::AUTH_EDGES,
+    PUSHERS,
+    PUSH_PENDING,
+    PUSH_QUEUE,
 ];
 
 /// A key of strings, each terminated, so that any leading run of them is a scan prefix.

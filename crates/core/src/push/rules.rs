@@ -1,6 +1,5 @@
 //! Push rules: the spec's predefined rules, a user's changes to them (stored as the
-//! `m.push_rules` account data clients read), and their evaluation, which decides the unread
-//! notification and highlight counts of `/sync`.
+//! `m.push_rules` account data clients read), and their evaluation.
 
 use serde_json::{Map, Value, json};
 
@@ -176,9 +175,9 @@ fn condition_holds(cond: &Value, event: &Value, ctx: &Context<'_>) -> bool {
     }
 }
 
-/// Runs a ruleset over an event (PDU or client format): the first enabled rule that matches
-/// decides.
-pub fn evaluate(rules: &Value, event: &Value, ctx: &Context<'_>) -> Outcome {
+/// Runs a ruleset over an event (PDU or client format): the actions of the first enabled rule
+/// that matches, or none.
+pub fn actions(rules: &Value, event: &Value, ctx: &Context<'_>) -> Vec<Value> {
     for kind in KINDS {
         for rule in rules[*kind].as_array().into_iter().flatten() {
             if rule["enabled"] == false {
@@ -192,17 +191,37 @@ pub fn evaluate(rules: &Value, event: &Value, ctx: &Context<'_>) -> Outcome {
                 "sender" => event["sender"] == rule["rule_id"],
                 _ => rule["conditions"].as_array().is_some_and(|c| c.iter().all(|c| condition_holds(c, event, ctx))),
             };
-            if !matches {
-                continue;
+            if matches {
+                return rule["actions"].as_array().cloned().unwrap_or_default();
             }
-            let actions = rule["actions"].as_array().cloned().unwrap_or_default();
-            let notify = actions.iter().any(|a| a == "notify");
-            let highlight =
-                actions.iter().any(|a| a["set_tweak"] == "highlight" && a.get("value").is_none_or(|v| v == true));
-            return Outcome { notify, highlight: notify && highlight };
         }
     }
-    Outcome::default()
+    Vec::new()
+}
+
+impl Outcome {
+    /// What a rule's actions mean for the counts.
+    pub fn of(actions: &[Value]) -> Outcome {
+        let notify = actions.iter().any(|a| a == "notify");
+        let highlight = tweaks(actions).get("highlight").is_some_and(|v| *v == true);
+        Outcome { notify, highlight: notify && highlight }
+    }
+}
+
+/// The tweaks a rule's actions set (`highlight` without a value is `true`).
+pub fn tweaks(actions: &[Value]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for a in actions {
+        if let Some(name) = a["set_tweak"].as_str() {
+            out.insert(name.to_owned(), a.get("value").cloned().unwrap_or(Value::Bool(true)));
+        }
+    }
+    out
+}
+
+/// [`actions`], reduced to what they mean for the counts.
+pub fn evaluate(rules: &Value, event: &Value, ctx: &Context<'_>) -> Outcome {
+    Outcome::of(&actions(rules, event, ctx))
 }
 
 impl Homeserver {

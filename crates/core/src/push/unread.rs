@@ -4,7 +4,7 @@
 //! an unthreaded receipt or that thread's receipt is at or after it; an event of the main
 //! timeline (thread roots included) once an unthreaded or a `main` receipt is.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use tandem_storage::Direction;
@@ -53,7 +53,7 @@ impl Unread {
 }
 
 /// The thread an event belongs to: its root, or `None` for the main timeline.
-fn thread_of(pdu: &serde_json::Map<String, Value>) -> Option<String> {
+pub(super) fn thread_of(pdu: &serde_json::Map<String, Value>) -> Option<String> {
     let rel = pdu.get("content")?.get("m.relates_to")?;
     (rel.get("rel_type")?.as_str()? == "m.thread").then(|| rel.get("event_id")?.as_str().map(str::to_owned))?
 }
@@ -87,42 +87,16 @@ impl Homeserver {
         if others.is_empty() {
             return Ok(out);
         }
-        let rules = self.push_rules(user_id)?;
         let room = self.room(room_id)?;
-        let display_name = room
-            .state_id(self, "m.room.member", user_id)?
-            .and_then(|id| self.pdu(&id).ok().flatten())
-            .and_then(|p| p["content"]["displayname"].as_str().map(str::to_owned));
-        let member_count = self.members_with(room_id, "join")?.len() as u64;
-        let notification_level = room.required_power(
-            self,
-            |pl| pl.notifications.iter().find(|(k, _)| &**k == "room").map_or(50, |(_, v)| *v),
-            50,
-        )?;
-        let mut powers: HashMap<String, i64> = HashMap::new();
+        let mut reader = super::Reader::new(self, &room, user_id, self.joined_count(room_id)?)?;
         for (pos, id) in others {
             let Some(pdu) = self.pdu(&id)? else { continue };
             let thread = thread_of(&pdu);
             if pos <= read_in(thread.as_deref().unwrap_or("main")) {
                 continue;
             }
-            let Some(sender) = pdu.get("sender").and_then(Value::as_str).map(str::to_owned) else { continue };
-            let sender_power = match powers.get(&sender) {
-                Some(p) => *p,
-                None => {
-                    let p = room.power(self, &sender)?;
-                    powers.insert(sender.clone(), p);
-                    p
-                }
-            };
-            let ctx = crate::push::Context {
-                user_id,
-                display_name: display_name.as_deref(),
-                member_count,
-                sender_power,
-                room_notification_level: notification_level,
-            };
-            let outcome = crate::push::evaluate(&rules, &Value::Object(pdu), &ctx);
+            let pdu = Value::Object(pdu);
+            let outcome = super::Outcome::of(&reader.actions(self, &room, &pdu)?);
             if !outcome.notify && !outcome.highlight {
                 continue;
             }
