@@ -29,6 +29,8 @@ pub struct Config {
     pub federation: Federation,
     pub limits: Limits,
     pub turn: Turn,
+    /// Extra keys of `/.well-known/matrix/client` (`m.homeserver` is always the server's own).
+    pub well_known_client: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `[turn]`: the TURN servers clients are given for calls (`/voip/turnServer`).
@@ -133,6 +135,7 @@ impl Default for Config {
             federation: Federation::default(),
             limits: Limits::default(),
             turn: Turn::default(),
+            well_known_client: serde_json::Map::new(),
         }
     }
 }
@@ -236,6 +239,10 @@ uris = []
 # username = "fixed user, when there is no shared secret"
 # password = "its password"
 user_lifetime_secs = 3600
+
+# Extra keys served in /.well-known/matrix/client, for example Element Call's focus:
+# [well_known_client]
+# "org.matrix.msc4143.rtc_foci" = [{ type = "livekit", livekit_service_url = "https://livekit-jwt.example.org" }]
 "#;
 
 /// Why a configuration was refused: the key, the value and the reason.

@@ -85,6 +85,7 @@ pub fn api_config(config: &Config) -> ApiConfig {
         max_request_size: config.max_request_size,
         media_quota_per_user: config.media_quota_per_user,
         trusted_proxies: config.trusted_proxies.clone(),
+        well_known_client: config.well_known_client.clone(),
         turn: tandem_client_api::TurnConfig {
             uris: config.turn.uris.clone(),
             shared_secret: config.turn.shared_secret.clone(),

@@ -7,15 +7,21 @@
 
 use std::process::Command;
 
-use tandem_conformance::server;
+use tandem_conformance::push_gateway::{Gateway, PushServer};
+use tandem_conformance::{Server, server};
 
 fn sdk_flow(name: &str) {
+    sdk_flow_on(server(), name, &[]);
+}
+
+fn sdk_flow_on(s: &Server, name: &str, env: &[(&str, &str)]) {
     let Some(bin) = std::env::var_os("TANDEM_SDK_CHECK") else {
         eprintln!("skipped: TANDEM_SDK_CHECK not set (scripts/test builds conformance/sdk and sets it)");
         return;
     };
-    let url = format!("http://{}", server().addr());
-    let out = Command::new(bin).args(["flows", &url, name]).output().expect("run the sdk check");
+    let url = format!("http://{}", s.addr());
+    let out =
+        Command::new(bin).args(["flows", &url, name]).envs(env.iter().copied()).output().expect("run the sdk check");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.trim_end().ends_with("ok"),
@@ -58,4 +64,13 @@ fn element_x_sas_verification() {
 #[test]
 fn element_x_qr_verification() {
     sdk_flow("qr");
+}
+
+/// A phone's pusher set through the SDK; an encrypted direct message and a mention pushed to
+/// the push gateway with the badge count, which reading both rooms brings to 0.
+#[test]
+fn element_x_push_notifications() {
+    let s = PushServer::start();
+    let gateway = Gateway::start();
+    sdk_flow_on(&s, "push", &[("TANDEM_PUSH_GATEWAY", &gateway.addr)]);
 }

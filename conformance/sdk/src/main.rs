@@ -10,6 +10,8 @@
 //!            messages    threads, reactions, edits, redactions, pinned events
 //!            sas         emoji verification between two devices of one user
 //!            qr          QR-code verification between two devices of one user
+//!            push        a pusher, pushes of an encrypted message and a mention, the badge
+//!                        cleared by reading (needs TANDEM_PUSH_GATEWAY, the gateway's host:port)
 //! (prints "ok" and exits 0 on success; RUST_LOG=matrix_sdk=debug logs the SDK on stderr)
 
 mod account;
@@ -17,6 +19,7 @@ mod directory;
 mod e2ee;
 mod membership;
 mod messages;
+mod push;
 mod receipts;
 mod support;
 mod verification;
@@ -54,6 +57,7 @@ async fn flow(name: &str, url: &str) -> Result<()> {
         "messages" => messages::run(url).await,
         "sas" => verification::sas(url).await,
         "qr" => verification::qr(url).await,
+        "push" => push::run(url).await,
         _ => bail!("unknown flow {name:?}"),
     }
 }

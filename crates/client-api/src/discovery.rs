@@ -30,6 +30,7 @@ const UNSTABLE_FEATURES: &[&str] = &[
 
 pub(crate) fn routes(config: ApiConfig) -> Router {
     let base = config.public_base_url.clone();
+    let extra = config.well_known_client.clone();
     Router::new()
         .route(
             "/_matrix/client/versions",
@@ -41,14 +42,14 @@ pub(crate) fn routes(config: ApiConfig) -> Router {
         )
         .route(
             "/.well-known/matrix/client",
-            get(move |headers: HeaderMap| async move { Json(well_known(base.as_deref(), &headers)) }),
+            get(move |headers: HeaderMap| async move { Json(well_known(base.as_deref(), &extra, &headers)) }),
         )
 }
 
 /// `public_base_url` when the operator set it; otherwise the address the client reached this
 /// listener at (its `Host`), so a client is never sent to `https://<server_name>`, which may
 /// be nothing at all (the client API may listen elsewhere, without TLS).
-fn well_known(public_base_url: Option<&str>, headers: &HeaderMap) -> Value {
+fn well_known(public_base_url: Option<&str>, extra: &serde_json::Map<String, Value>, headers: &HeaderMap) -> Value {
     let base = match public_base_url {
         Some(base) => base.trim_end_matches('/').to_owned(),
         None => {
@@ -60,5 +61,7 @@ fn well_known(public_base_url: Option<&str>, headers: &HeaderMap) -> Value {
             format!("http://{host}")
         }
     };
-    json!({ "m.homeserver": { "base_url": base } })
+    let mut out = extra.clone();
+    out.insert("m.homeserver".into(), json!({ "base_url": base }));
+    Value::Object(out)
 }

@@ -44,6 +44,8 @@ pub struct ApiConfig {
     /// last seen addresses).
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub turn: TurnConfig,
+    /// Extra keys of `/.well-known/matrix/client`.
+    pub well_known_client: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The TURN servers of `/voip/turnServer`.

@@ -1,21 +1,42 @@
-//! `/voip/turnServer`: the TURN servers a client uses for calls. With a shared secret, each
-//! user gets credentials of its own in coturn's REST API scheme (username `expiry:user_id`,
-//! password the base64 HMAC-SHA1 of the username under the secret), which the TURN server
-//! checks without asking us.
+//! What calls and widgets need: `/voip/turnServer`, the TURN servers a client uses for calls
+//! (with a shared secret, each user gets credentials of its own in coturn's REST API scheme:
+//! username `expiry:user_id`, password the base64 HMAC-SHA1 of the username under the
+//! secret, which the TURN server checks without asking us), and OpenID tokens, with which a
+//! widget or Element Call's focus learns who the user is.
 
-use axum::extract::State;
-use axum::routing::get;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 
 use crate::error::{ApiResult, MatrixError};
-use crate::extract::Auth;
+use crate::extract::{Auth, JsonBody, blocking};
 use crate::state::{Api, TurnConfig};
 
 pub(crate) fn routes() -> Router<Api> {
-    Router::new().route("/_matrix/client/v3/voip/turnServer", get(turn_server))
+    Router::new()
+        .route("/_matrix/client/v3/voip/turnServer", get(turn_server))
+        .route("/_matrix/client/v3/user/{user}/openid/request_token", post(openid_token))
+}
+
+async fn openid_token(
+    State(api): State<Api>,
+    auth: Auth,
+    Path(user): Path<String>,
+    JsonBody(_body): JsonBody<serde_json::Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
+    let hs = api.hs.clone();
+    let requester = auth.user_id.clone();
+    let target = user.clone();
+    let token = blocking(move || hs.request_openid_token(&requester, &target)).await?;
+    Ok(Json(json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "matrix_server_name": api.config.server_name,
+        "expires_in": tandem_core::openid::LIFETIME_MS / 1000,
+    })))
 }
 
 async fn turn_server(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Value>> {

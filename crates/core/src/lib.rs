@@ -20,6 +20,7 @@ pub mod inbound;
 pub mod keys;
 pub mod media;
 pub mod network;
+pub mod openid;
 pub mod outbox;
 pub mod pdu;
 pub mod push;

@@ -82,6 +82,8 @@ pub const PUSHERS: Table = Table("pushers");
 pub const PUSH_PENDING: Table = Table("push_pending");
 /// user_id, app_id, pushkey, position → what that pusher is owed, in order.
 pub const PUSH_QUEUE: Table = Table("push_queue");
+/// OpenID token → {user_id, expires_at} ([`crate::openid`]).
+pub const OPENID_TOKENS: Table = Table("openid_tokens");
 /// Interned names ([`crate::rooms::nids`]): a space byte (`e` event id, `t` event type, `k`
 /// type nid and state key) then the name → the nid, 8 bytes big-endian.
 pub const NIDS: Table = Table("nids");
@@ -138,6 +140,7 @@ pub const ALL: &[Table] = &[
     PUSHERS,
     PUSH_PENDING,
     PUSH_QUEUE,
+    OPENID_TOKENS,
 ];
 
 /// A key of strings, each terminated, so that any leading run of them is a scan prefix.

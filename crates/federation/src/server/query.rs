@@ -1,5 +1,6 @@
-//! Queries: `/version`, profiles and room aliases of this server's users and rooms, and its
-//! public room directory.
+//! Queries: `/version`, profiles and room aliases of this server's users and rooms, its
+//! public room directory, and whom an OpenID token vouches for (`/openid/userinfo`, asked by
+//! third parties without signatures).
 
 use std::sync::Arc;
 
@@ -18,6 +19,29 @@ pub fn routes() -> Router<Arc<Federation>> {
         .route("/_matrix/federation/v1/query/profile", get(profile))
         .route("/_matrix/federation/v1/query/directory", get(directory))
         .route("/_matrix/federation/v1/publicRooms", get(public_rooms).post(search_public_rooms))
+        .route("/_matrix/federation/v1/openid/userinfo", get(openid_userinfo))
+}
+
+async fn openid_userinfo(
+    State(fed): State<Arc<Federation>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, FedError> {
+    let Some(token) = query_values(&query, "access_token").pop() else {
+        return Err(FedError::Matrix {
+            status: 401,
+            errcode: "M_MISSING_TOKEN",
+            message: "Access Token required".into(),
+        });
+    };
+    let hs = fed.hs.clone();
+    match blocking(move || hs.openid_user(&token)).await? {
+        Some(user_id) => Ok(Json(json!({ "sub": user_id }))),
+        None => Err(FedError::Matrix {
+            status: 401,
+            errcode: "M_UNKNOWN_TOKEN",
+            message: "Access Token unknown or expired".into(),
+        }),
+    }
 }
 
 async fn version() -> Json<Value> {
