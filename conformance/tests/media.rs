@@ -62,3 +62,52 @@ fn uploads_past_the_quota_or_the_size_limit_are_refused() {
     upload(&other.token, &[b'e'; 9000]).expect_err(413, "M_TOO_LARGE");
     upload(&other.token, &[b'f'; 7000]).expect(200);
 }
+
+/// An id created first and uploaded to later (v1.7): only its creator may upload, once; a
+/// download waits for the bytes, or says they are not there yet; a user holds only a few
+/// such ids at once.
+#[test]
+fn media_created_first_is_uploaded_later() {
+    let s = server();
+    let u = s.register("asyncmedia");
+    let other = s.register("asyncother");
+    let auth = format!("Bearer {}", u.token);
+    let created = u.post("/_matrix/media/v1/create", serde_json::json!({})).expect(200);
+    let uri = created["content_uri"].as_str().expect("content_uri").to_owned();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    assert!(created["unused_expires_at"].as_u64().is_some_and(|t| t > now), "{created}");
+    let (server_name, id) = uri.strip_prefix("mxc://").and_then(|r| r.split_once('/')).expect("an mxc uri");
+    let download = format!("/_matrix/client/v1/media/download/{}/{}", enc(server_name), enc(id));
+    s.raw("GET", &format!("{download}?timeout_ms=100"), &[("Authorization", &auth)], None)
+        .expect_err(504, "M_NOT_YET_UPLOADED");
+
+    let put = format!("/_matrix/media/v3/upload/{}/{}?filename=late.txt", enc(server_name), enc(id));
+    let other_auth = format!("Bearer {}", other.token);
+    s.raw("PUT", &put, &[("Authorization", &other_auth), ("Content-Type", "text/plain")], Some(b"not yours"))
+        .expect_err(403, "M_FORBIDDEN");
+    // A download started before the upload gets the bytes once they arrive.
+    let waiting = {
+        let (addr, path, auth) = (s.addr(), format!("{download}?timeout_ms=15000"), auth.clone());
+        std::thread::spawn(move || {
+            tandem_conformance::http::request(&addr, "GET", &path, &[("Authorization", &auth)], None)
+        })
+    };
+    let headers = [("Authorization", auth.as_str()), ("Content-Type", "text/plain")];
+    assert_eq!(s.raw("PUT", &put, &headers, Some(b"here at last")).expect(200), serde_json::json!({}));
+    let got = waiting.join().expect("the waiting download");
+    assert_eq!((got.status, got.raw.as_slice()), (200, &b"here at last"[..]), "{:?}", got.body);
+    s.raw("PUT", &put, &headers, Some(b"again")).expect_err(409, "M_CANNOT_OVERWRITE_MEDIA");
+    let unknown = format!("/_matrix/media/v3/upload/{}/{}", enc(server_name), "neverCreated0000");
+    s.raw("PUT", &unknown, &headers, Some(b"x")).expect_err(404, "M_NOT_FOUND");
+
+    // Ids waiting for bytes are limited per user.
+    let mut refused = None;
+    for _ in 0..10 {
+        let r = u.post("/_matrix/media/v1/create", serde_json::json!({}));
+        if r.status != 200 {
+            refused = Some(r);
+            break;
+        }
+    }
+    refused.expect("no limit on created ids").expect_err(429, "M_LIMIT_EXCEEDED");
+}

@@ -8,11 +8,13 @@ use serde_json::{Value, json};
 
 use crate::ApiConfig;
 
-/// The spec versions Tandem serves (the client-server API it implements is growing towards
-/// v1.19; clients use this list to choose endpoints).
+/// The spec versions Tandem serves; clients use this list to choose endpoints. No `r0.x`:
+/// the `/r0/` paths are not served. What of v1.19 is still missing is optional: third-party
+/// identifiers, single sign-on and the OAuth 2.0 API (`/capabilities` and `/login` say so, and
+/// `auth_metadata` is 404), URL previews, application services, the admin lock and suspend.
 const VERSIONS: &[&str] = &[
-    "r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11", "v1.12",
-    "v1.13", "v1.14", "v1.15", "v1.16", "v1.17", "v1.18", "v1.19",
+    "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11", "v1.12", "v1.13",
+    "v1.14", "v1.15", "v1.16", "v1.17", "v1.18", "v1.19",
 ];
 
 /// Unstable features clients look for before using what they name, all implemented here and

@@ -17,6 +17,7 @@ mod misc;
 mod profile;
 mod push;
 mod ratelimit;
+mod reports;
 mod rooms;
 mod search;
 mod spaces;
@@ -60,6 +61,7 @@ pub fn router(hs: Arc<Homeserver>, config: ApiConfig) -> Router {
         .merge(misc::routes())
         .merge(push::routes())
         .merge(voip::routes())
+        .merge(reports::routes())
         .merge(directory::routes())
         .merge(keys::routes())
         .merge(backup::routes())

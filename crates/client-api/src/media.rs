@@ -1,11 +1,12 @@
-//! The media repository: upload, authenticated download (v1.11) and the legacy download path,
+//! The media repository: upload (at once, or to an id created first: v1.7), authenticated
+//! download (v1.11) and the legacy download path,
 //! thumbnails (served as the original for now), and the upload size limit.
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -21,6 +22,8 @@ use crate::state::Api;
 pub(crate) fn routes() -> Router<Api> {
     Router::new()
         .route("/_matrix/media/v3/upload", post(upload))
+        .route("/_matrix/media/v1/create", post(create))
+        .route("/_matrix/media/v3/upload/{server}/{id}", put(upload_created))
         .route("/_matrix/media/v3/config", get(config))
         .route("/_matrix/client/v1/media/config", get(config))
         .route("/_matrix/client/v1/media/download/{server}/{id}", get(download_authenticated))
@@ -42,6 +45,37 @@ struct UploadQuery {
 }
 
 async fn upload(State(api): State<Api>, auth: Auth, Q(q): Q<UploadQuery>, request: Request) -> ApiResult<Json<Value>> {
+    let uri = receive(&api, &auth, &q, request, None).await?;
+    Ok(Json(json!({ "content_uri": uri })))
+}
+
+/// `POST /media/v1/create`: a media id to upload to later.
+async fn create(State(api): State<Api>, auth: Auth) -> ApiResult<Json<Value>> {
+    let hs = api.hs.clone();
+    let (uri, expires_at) = blocking(move || hs.create_media(&auth.user_id)).await?;
+    Ok(Json(json!({ "content_uri": uri, "unused_expires_at": expires_at })))
+}
+
+/// `PUT /media/v3/upload/{serverName}/{mediaId}`: the bytes of a created media id.
+async fn upload_created(
+    State(api): State<Api>,
+    auth: Auth,
+    Path((server, id)): Path<(String, String)>,
+    Q(q): Q<UploadQuery>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    receive(&api, &auth, &q, request, Some((server, id))).await?;
+    Ok(Json(json!({})))
+}
+
+/// Streams an upload's body to disk and commits it: to a new media id, or to `created`.
+async fn receive(
+    api: &Api,
+    auth: &Auth,
+    q: &UploadQuery,
+    request: Request,
+    created: Option<(String, String)>,
+) -> ApiResult<String> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let too_large = || MatrixError::new(StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE", "Upload too large");
     let max = api.config.max_request_size;
@@ -54,7 +88,10 @@ async fn upload(State(api): State<Api>, auth: Auth, Q(q): Q<UploadQuery>, reques
     // Refused before a byte is stored when the declared size is over the quota already.
     let upload = blocking(move || {
         hs.check_media_quota(&user, size, quota)?;
-        hs.new_upload()
+        match created {
+            Some((server, id)) => hs.upload_to_created(&user, &server, &id),
+            None => hs.new_upload(),
+        }
     })
     .await?;
     let written = write_body(request, &upload.part, max).await;
@@ -67,17 +104,14 @@ async fn upload(State(api): State<Api>, auth: Auth, Q(q): Q<UploadQuery>, reques
         .await;
         return Err(e);
     }
+    let (user, filename) = (auth.user_id.clone(), q.filename.clone());
     let uri = blocking(move || {
-        let info = UploadInfo {
-            uploader: &auth.user_id,
-            content_type: content_type.as_deref(),
-            filename: q.filename.as_deref(),
-            quota,
-        };
+        let info =
+            UploadInfo { uploader: &user, content_type: content_type.as_deref(), filename: filename.as_deref(), quota };
         hs.commit_upload(upload, info)
     })
     .await?;
-    Ok(Json(json!({ "content_uri": uri })))
+    Ok(uri)
 }
 
 /// Streams a request body into `path`, refusing it once it passes `max` bytes.
@@ -122,9 +156,45 @@ const INLINE_TYPES: &[&str] = &[
     "audio/flac",
 ];
 
-async fn serve(api: Api, server: String, id: String, filename: Option<String>) -> ApiResult<Response> {
-    let hs = api.hs.clone();
-    let (info, path) = blocking(move || hs.media_file(&server, &id)).await?;
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct DownloadQuery {
+    timeout_ms: Option<u64>,
+}
+
+/// How long a download of media created but not uploaded yet waits for its bytes by
+/// default (the spec's), and at most.
+const WAIT_FOR_UPLOAD: std::time::Duration = std::time::Duration::from_secs(20);
+const MAX_WAIT_FOR_UPLOAD: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The media and its file, waiting up to `wait` for the bytes of a created id.
+async fn media_file(
+    api: &Api,
+    server: &str,
+    id: &str,
+    wait: std::time::Duration,
+) -> ApiResult<(tandem_core::media::MediaInfo, std::path::PathBuf)> {
+    let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT_FOR_UPLOAD);
+    loop {
+        let (hs, s, i) = (api.hs.clone(), server.to_owned(), id.to_owned());
+        match blocking(move || hs.media_file(&s, &i)).await {
+            Err(e) if e.errcode == "M_NOT_YET_UPLOADED" && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn serve(
+    api: Api,
+    server: String,
+    id: String,
+    filename: Option<String>,
+    q: DownloadQuery,
+) -> ApiResult<Response> {
+    let wait = q.timeout_ms.map_or(WAIT_FOR_UPLOAD, std::time::Duration::from_millis);
+    let (info, path) = media_file(&api, &server, &id, wait).await?;
     let file = tokio::fs::File::open(&path).await.map_err(|e| {
         tracing::error!(path = %path.display(), "media file unreadable: {e}");
         MatrixError::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", "Media not found")
@@ -159,25 +229,32 @@ async fn download_authenticated(
     State(api): State<Api>,
     _auth: Auth,
     Path((server, id)): Path<(String, String)>,
+    Q(q): Q<DownloadQuery>,
 ) -> ApiResult<Response> {
-    serve(api, server, id, None).await
+    serve(api, server, id, None, q).await
 }
 
 async fn download_authenticated_named(
     State(api): State<Api>,
     _auth: Auth,
     Path((server, id, filename)): Path<(String, String, String)>,
+    Q(q): Q<DownloadQuery>,
 ) -> ApiResult<Response> {
-    serve(api, server, id, Some(filename)).await
+    serve(api, server, id, Some(filename), q).await
 }
 
-async fn download_legacy(State(api): State<Api>, Path((server, id)): Path<(String, String)>) -> ApiResult<Response> {
-    serve(api, server, id, None).await
+async fn download_legacy(
+    State(api): State<Api>,
+    Path((server, id)): Path<(String, String)>,
+    Q(q): Q<DownloadQuery>,
+) -> ApiResult<Response> {
+    serve(api, server, id, None, q).await
 }
 
 async fn download_legacy_named(
     State(api): State<Api>,
     Path((server, id, filename)): Path<(String, String, String)>,
+    Q(q): Q<DownloadQuery>,
 ) -> ApiResult<Response> {
-    serve(api, server, id, Some(filename)).await
+    serve(api, server, id, Some(filename), q).await
 }

@@ -18,6 +18,11 @@ pub(crate) fn routes() -> Router<Api> {
         .route("/_matrix/client/v3/capabilities", get(capabilities))
         .route("/_matrix/client/v3/account/3pid", get(threepids))
         .route("/_matrix/client/v3/thirdparty/protocols", get(protocols))
+        .route("/_matrix/client/v3/thirdparty/protocol/{protocol}", get(protocol))
+        .route("/_matrix/client/v3/thirdparty/location", get(no_entities))
+        .route("/_matrix/client/v3/thirdparty/location/{protocol}", get(no_entities))
+        .route("/_matrix/client/v3/thirdparty/user", get(no_entities))
+        .route("/_matrix/client/v3/thirdparty/user/{protocol}", get(no_entities))
         .route("/_matrix/client/v3/rooms/{room}/typing/{user}", put(typing))
         .route("/_matrix/client/v3/rooms/{room}/receipt/{kind}/{event}", post(receipt))
         .route("/_matrix/client/v3/rooms/{room}/read_markers", post(read_markers))
@@ -49,8 +54,18 @@ async fn threepids(_auth: Auth) -> Json<Value> {
 }
 
 /// No application-service bridges yet, so no third-party protocols.
+/// Third-party networks are bridged by application services; this server has none, so it
+/// knows no protocol and finds no user or location on any.
 async fn protocols(_auth: Auth) -> Json<Value> {
     Json(json!({}))
+}
+
+async fn protocol(_auth: Auth) -> ApiResult<Json<Value>> {
+    Err(MatrixError::new(axum::http::StatusCode::NOT_FOUND, "M_NOT_FOUND", "The protocol is unknown"))
+}
+
+async fn no_entities(_auth: Auth) -> Json<Value> {
+    Json(json!([]))
 }
 
 fn own(auth: &Auth, user: &str) -> ApiResult<()> {

@@ -35,6 +35,12 @@ pub enum ErrorKind {
     ResourceLimitExceeded,
     /// A third-party identifier the user has not bound: 400 `M_THREEPID_NOT_FOUND`.
     ThreepidNotFound,
+    /// Too many of something at once: 429 `M_LIMIT_EXCEEDED`.
+    LimitExceeded,
+    /// Media that has its bytes already: 409 `M_CANNOT_OVERWRITE_MEDIA`.
+    CannotOverwriteMedia,
+    /// Media created but not uploaded yet: 504 `M_NOT_YET_UPLOADED`.
+    NotYetUploaded,
     Unknown,
     Internal,
 }
@@ -66,6 +72,9 @@ impl ErrorKind {
             ErrorKind::InvalidSignature => (400, "M_INVALID_SIGNATURE"),
             ErrorKind::ResourceLimitExceeded => (400, "M_RESOURCE_LIMIT_EXCEEDED"),
             ErrorKind::ThreepidNotFound => (400, "M_THREEPID_NOT_FOUND"),
+            ErrorKind::LimitExceeded => (429, "M_LIMIT_EXCEEDED"),
+            ErrorKind::CannotOverwriteMedia => (409, "M_CANNOT_OVERWRITE_MEDIA"),
+            ErrorKind::NotYetUploaded => (504, "M_NOT_YET_UPLOADED"),
             ErrorKind::Unknown => (400, "M_UNKNOWN"),
             ErrorKind::Internal => (500, "M_UNKNOWN"),
         }

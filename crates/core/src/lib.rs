@@ -27,6 +27,7 @@ pub mod push;
 mod raw_json;
 pub mod receipts;
 pub mod remote_keys;
+pub mod reports;
 pub mod rooms;
 pub mod search;
 pub mod server;

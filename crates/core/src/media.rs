@@ -1,7 +1,9 @@
 //! The media repository: uploaded files on disk in the media directory, their metadata in the
 //! database. An upload is written to a part file as it arrives (never whole in memory), then
 //! synced and renamed before its metadata commits, so an upload that was answered survives a
-//! crash whole. Each user's uploads count against a quota.
+//! crash whole. Each user's uploads count against a quota. A client may also create a media
+//! id first and upload its bytes later (spec v1.7, `POST /media/v1/create`): the id waits a
+//! day for them, and downloads of it wait for them a while.
 
 use std::path::PathBuf;
 
@@ -9,7 +11,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::server::Homeserver;
-use crate::tables::{MEDIA, MEDIA_USAGE, key};
+use crate::tables::{MEDIA, MEDIA_PENDING, MEDIA_USAGE, key};
+
+/// How long a created media id waits for its bytes (Synapse: a day).
+pub const UNUSED_EXPIRY_MS: u64 = 24 * 3600 * 1000;
+/// How many created media ids without bytes a user may hold at once (Synapse's default).
+pub const MAX_PENDING_PER_USER: usize = 5;
+
+/// A media id created for an upload still to come.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct PendingMedia {
+    creator: String,
+    expires_at: u64,
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MediaInfo {
@@ -79,10 +93,59 @@ impl Homeserver {
     /// A new upload: the caller writes its bytes to `part`, then calls
     /// [`Homeserver::commit_upload`] (or [`Homeserver::discard_upload`]).
     pub fn new_upload(&self) -> Result<Upload> {
+        self.upload_to(Homeserver::random_string(24))
+    }
+
+    fn upload_to(&self, id: String) -> Result<Upload> {
         std::fs::create_dir_all(&self.media_dir).map_err(io)?;
-        let id = Homeserver::random_string(24);
-        let part = self.media_dir.join(format!("{id}.part"));
+        // A part file of its own per request, even for two uploads to one created id.
+        let part = self.media_dir.join(format!("{id}.{}.part", Homeserver::random_string(8)));
         Ok(Upload { id, part })
+    }
+
+    /// Creates a media id for `user_id` to upload to later: its `mxc://` URI and until when
+    /// it waits for the bytes.
+    pub fn create_media(&self, user_id: &str) -> Result<(String, u64)> {
+        let now = Self::now_ms();
+        let id = Homeserver::random_string(24);
+        let expires_at = now + UNUSED_EXPIRY_MS;
+        self.write(|txn| {
+            let mut mine = 0;
+            for (k, p) in self.scan_json::<PendingMedia>(MEDIA_PENDING, &[])? {
+                if p.expires_at <= now {
+                    txn.batch.delete(MEDIA_PENDING, k.to_vec());
+                } else if p.creator == user_id {
+                    mine += 1;
+                }
+            }
+            if mine >= MAX_PENDING_PER_USER {
+                return Err(Error::new(ErrorKind::LimitExceeded, "Too many media ids waiting for an upload"));
+            }
+            txn.put_json(MEDIA_PENDING, key(&[&id]), &PendingMedia { creator: user_id.to_owned(), expires_at });
+            Ok(())
+        })?;
+        Ok((format!("mxc://{}/{id}", self.server_name), expires_at))
+    }
+
+    /// An upload to a media id `user_id` created: refused before a byte is written when the
+    /// id is not theirs, unknown or expired, or has its bytes already.
+    pub fn upload_to_created(&self, user_id: &str, server_name: &str, media_id: &str) -> Result<Upload> {
+        if server_name != self.server_name || !valid_media_id(media_id) {
+            return Err(Error::not_found("Media not found"));
+        }
+        if self.get_json::<MediaInfo>(MEDIA, &key(&[media_id]))?.is_some() {
+            return Err(Error::new(ErrorKind::CannotOverwriteMedia, "The media has been uploaded already"));
+        }
+        let pending = self.pending_media(media_id)?.ok_or_else(|| Error::not_found("Media not found"))?;
+        if pending.creator != user_id {
+            return Err(Error::forbidden("This media id was created by another user"));
+        }
+        self.upload_to(media_id.to_owned())
+    }
+
+    fn pending_media(&self, media_id: &str) -> Result<Option<PendingMedia>> {
+        let pending: Option<PendingMedia> = self.get_json(MEDIA_PENDING, &key(&[media_id]))?;
+        Ok(pending.filter(|p| p.expires_at > Self::now_ms()))
     }
 
     pub fn discard_upload(&self, upload: Upload) {
@@ -112,10 +175,15 @@ impl Homeserver {
         };
         // Under the writer lock, so that two uploads cannot both fit the last of a quota.
         self.write(|txn| {
+            // Two uploads to one created id: the first to commit wins.
+            if self.get_json::<MediaInfo>(MEDIA, &key(&[&upload.id]))?.is_some() {
+                return Err(Error::new(ErrorKind::CannotOverwriteMedia, "The media has been uploaded already"));
+            }
             self.check_media_quota(info.uploader, size, info.quota)?;
             std::fs::rename(&upload.part, self.media_dir.join(&upload.id)).map_err(io)?;
             std::fs::File::open(&self.media_dir).and_then(|d| d.sync_all()).map_err(io)?;
             txn.put_json(MEDIA, key(&[&upload.id]), &meta);
+            txn.batch.delete(MEDIA_PENDING, key(&[&upload.id]));
             txn.put_json(MEDIA_USAGE, key(&[info.uploader]), &(self.media_usage(info.uploader)? + size));
             Ok(())
         })?;
@@ -128,7 +196,12 @@ impl Homeserver {
         if server_name != self.server_name || !valid_media_id(media_id) {
             return Err(not_found());
         }
-        let info: MediaInfo = self.get_json(MEDIA, &key(&[media_id]))?.ok_or_else(not_found)?;
+        let Some(info) = self.get_json::<MediaInfo>(MEDIA, &key(&[media_id]))? else {
+            if self.pending_media(media_id)?.is_some() {
+                return Err(Error::new(ErrorKind::NotYetUploaded, "The media has not been uploaded yet"));
+            }
+            return Err(not_found());
+        };
         Ok((info, self.media_dir.join(media_id)))
     }
 }

@@ -68,6 +68,8 @@ pub const KEY_CHANGES: Table = Table("key_changes");
 pub const PRESENCE: Table = Table("presence");
 /// media id → [`crate::media::MediaInfo`]; the bytes are files in the media directory.
 pub const MEDIA: Table = Table("media");
+/// media id → the creator and expiry of a media id created for a later upload.
+pub const MEDIA_PENDING: Table = Table("media_pending");
 /// user_id → bytes of media the user uploaded (JSON number), for the upload quota.
 pub const MEDIA_USAGE: Table = Table("media_usage");
 /// destination server, stream position → [`crate::outbox::Outgoing`]: what each server has yet
@@ -84,6 +86,8 @@ pub const PUSH_PENDING: Table = Table("push_pending");
 pub const PUSH_QUEUE: Table = Table("push_queue");
 /// OpenID token → {user_id, expires_at} ([`crate::openid`]).
 pub const OPENID_TOKENS: Table = Table("openid_tokens");
+/// stream position → [`crate::reports::Report`]: content reported to the administrators.
+pub const REPORTS: Table = Table("reports");
 /// Interned names ([`crate::rooms::nids`]): a space byte (`e` event id, `t` event type, `k`
 /// type nid and state key) then the name → the nid, 8 bytes big-endian.
 pub const NIDS: Table = Table("nids");
@@ -141,6 +145,8 @@ pub const ALL: &[Table] = &[
     PUSH_PENDING,
     PUSH_QUEUE,
     OPENID_TOKENS,
+    REPORTS,
+    MEDIA_PENDING,
 ];
 
 /// A key of strings, each terminated, so that any leading run of them is a scan prefix.
