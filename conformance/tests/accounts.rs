@@ -211,3 +211,18 @@ fn devices_list_rename_and_delete_with_auth() {
     s.call("GET", "/_matrix/client/v3/account/whoami", Some(phone_token), None).expect_err(401, "M_UNKNOWN_TOKEN");
     u.get("/_matrix/client/v3/devices/PHONE").expect_err(404, "M_NOT_FOUND");
 }
+
+/// `admin/whois`: users may see their own sessions, not other users'.
+#[test]
+fn whois_shows_ones_own_devices_only() {
+    let s = server();
+    let u = s.register("whoisme");
+    let other = s.register("whoisother");
+    let r = u.get(&format!("/_matrix/client/v3/admin/whois/{}", enc(&u.user_id))).expect(200);
+    assert_eq!(r["user_id"], u.user_id.as_str());
+    let sessions = &r["devices"];
+    assert!(sessions.as_object().is_some_and(|d| !d.is_empty()), "{r}");
+    let connections = sessions.as_object().unwrap().values().next().unwrap()["sessions"][0]["connections"].clone();
+    assert!(connections.is_array(), "{r}");
+    u.get(&format!("/_matrix/client/v3/admin/whois/{}", enc(&other.user_id))).expect_err(403, "M_FORBIDDEN");
+}

@@ -257,8 +257,9 @@ fn a_rejected_pushkey_removes_the_pusher() {
 #[test]
 fn pushes_survive_a_restart_and_are_sent_once() {
     let s = PushServer::start();
-    if !s.can_restart() {
-        eprintln!("skipped: the server cannot be restarted here");
+    // Restarting an external server would cut off the tests running beside this one.
+    if !matches!(s, PushServer::Own(_)) {
+        eprintln!("skipped: needs a server of its own to restart");
         return;
     }
     let gateway = Gateway::start();

@@ -272,3 +272,27 @@ fn profiles_propagate_to_rooms() {
     // 404 (Synapse's errcode is M_UNKNOWN, the spec's example M_NOT_FOUND).
     assert_eq!(s.call("GET", &unknown, Some(&alice.token), None).status, 404);
 }
+
+/// The rooms two users share, for a client's "rooms in common".
+#[test]
+fn mutual_rooms_lists_the_rooms_both_are_joined_to() {
+    let s = server();
+    let alice = s.register("mutuala");
+    let bob = s.register("mutualb");
+    let shared = alice.create_room(json!({ "preset": "public_chat" }));
+    bob.join(&shared);
+    let left = alice.create_room(json!({ "preset": "public_chat" }));
+    bob.join(&left);
+    bob.post(&format!("/_matrix/client/v3/rooms/{}/leave", enc(&left)), json!({})).expect(200);
+    let _alone = alice.create_room(json!({}));
+    let _invited = alice.create_room(json!({ "invite": [bob.user_id] }));
+    let path = |u: &str| format!("/_matrix/client/v1/mutual_rooms?user_id={}", enc(u));
+    let r = alice.get(&path(&bob.user_id)).expect(200);
+    assert_eq!(r["joined"], json!([shared]), "only the room both are joined to: {r}");
+    assert_eq!(r["count"], 1);
+    assert!(r.get("next_batch").is_none(), "{r}");
+    alice.get(&path(&alice.user_id)).expect_err(400, "M_INVALID_PARAM");
+    alice.get("/_matrix/client/v1/mutual_rooms?user_id=not-a-user").expect_err(400, "M_INVALID_PARAM");
+    let nobody = format!("@{}:{}", unique("nobody"), alice.server_name());
+    assert_eq!(alice.get(&path(&nobody)).expect(200)["joined"], json!([]));
+}

@@ -17,6 +17,31 @@ pub(crate) fn routes() -> Router<Api> {
         .route("/_matrix/client/v3/devices", get(list))
         .route("/_matrix/client/v3/devices/{device_id}", get(one).put(rename).delete(delete))
         .route("/_matrix/client/v3/delete_devices", post(delete_many))
+        .route("/_matrix/client/v3/admin/whois/{user}", get(whois))
+}
+
+/// A user's devices and their last connection, for the user or a server admin.
+async fn whois(State(api): State<Api>, auth: Auth, Path(user): Path<String>) -> ApiResult<Json<Value>> {
+    if !tandem_core::accounts::is_valid_user_id(&user) {
+        return Err(MatrixError::invalid_param(format!("{user:?} is not a user id")));
+    }
+    let hs = api.hs.clone();
+    let target = user.clone();
+    let devices = blocking(move || hs.whois(&auth.user_id, &target)).await?;
+    let devices: serde_json::Map<String, Value> = devices
+        .iter()
+        .map(|d| {
+            let mut connection = serde_json::Map::new();
+            if let Some(ip) = &d.last_seen_ip {
+                connection.insert("ip".into(), ip.clone().into());
+            }
+            if let Some(ts) = d.last_seen_ts {
+                connection.insert("last_seen".into(), ts.into());
+            }
+            (d.device_id.clone(), json!({ "sessions": [{ "connections": [connection] }] }))
+        })
+        .collect();
+    Ok(Json(json!({ "user_id": user, "devices": devices })))
 }
 
 fn device_json(d: &Device) -> Value {

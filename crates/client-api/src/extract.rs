@@ -36,6 +36,11 @@ fn access_token(parts: &Parts) -> Option<String> {
     })
 }
 
+/// A query string's `name=value` pairs, decoded, repeated names kept (`Q` keeps one).
+pub(crate) fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.split('&').filter_map(|pair| pair.split_once('=')).map(|(k, v)| (percent_decode(k), percent_decode(v)))
+}
+
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());

@@ -4,12 +4,13 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_core::rooms::create::CreateRoom;
 
 use crate::error::{ApiResult, MatrixError, ok};
-use crate::extract::{Auth, JsonBody, blocking};
+use crate::extract::{Auth, JsonBody, blocking, query_pairs};
 use crate::state::Api;
 
 pub(crate) fn routes() -> Router<Api> {
@@ -25,6 +26,7 @@ pub(crate) fn routes() -> Router<Api> {
         .route("/_matrix/client/v3/rooms/{room}/ban", on_target("ban"))
         .route("/_matrix/client/v3/rooms/{room}/unban", post(unban))
         .route("/_matrix/client/v3/joined_rooms", get(joined_rooms))
+        .route("/_matrix/client/v1/mutual_rooms", get(mutual_rooms))
         .route("/_matrix/client/v3/rooms/{room}/upgrade", post(upgrade))
 }
 
@@ -111,6 +113,54 @@ fn on_target(to: &'static str) -> axum::routing::MethodRouter<Api> {
             Ok::<_, MatrixError>(ok())
         },
     )
+}
+
+/// How many rooms one page of `/mutual_rooms` lists.
+const MUTUAL_ROOMS_PAGE: usize = 100;
+
+async fn mutual_rooms(State(api): State<Api>, auth: Auth, RawQuery(query): RawQuery) -> ApiResult<Json<Value>> {
+    let values = |name: &str| -> Vec<String> {
+        query_pairs(query.as_deref().unwrap_or_default()).filter(|(k, _)| k == name).map(|(_, v)| v).collect()
+    };
+    let users = values("user_id");
+    let [other] = users.as_slice() else {
+        return Err(match users.len() {
+            0 => MatrixError::missing_param("user_id is required"),
+            _ => MatrixError::invalid_param("Duplicate user_id query parameter"),
+        });
+    };
+    if !tandem_core::accounts::is_valid_user_id(other) {
+        return Err(MatrixError::invalid_param("Invalid user_id query parameter"));
+    }
+    if *other == auth.user_id {
+        return Err(MatrixError::invalid_param("You cannot request a list of shared rooms with yourself"));
+    }
+    let from = match values("from").as_slice() {
+        [] => None,
+        [token] => Some(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(token)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| MatrixError::invalid_param("Malformed from token"))?,
+        ),
+        _ => return Err(MatrixError::invalid_param("Duplicate from query parameter")),
+    };
+    let hs = api.hs.clone();
+    let (me, other) = (auth.user_id.clone(), other.clone());
+    let rooms = blocking(move || hs.mutual_rooms(&me, &other)).await?;
+    let count = rooms.len();
+    let after: Vec<String> = rooms.into_iter().filter(|r| from.as_ref().is_none_or(|f| r > f)).collect();
+    let mut out = json!({ "count": count });
+    if after.len() > MUTUAL_ROOMS_PAGE {
+        let page = &after[..MUTUAL_ROOMS_PAGE];
+        out["next_batch"] =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(page[page.len() - 1].as_bytes()).into();
+        out["joined"] = json!(page);
+    } else {
+        out["joined"] = json!(after);
+    }
+    Ok(Json(out))
 }
 
 #[derive(Deserialize)]

@@ -188,6 +188,18 @@ impl Homeserver {
         Ok(())
     }
 
+    /// `admin/whois`: a user's devices and where they were last seen, for the user or a
+    /// server admin.
+    pub fn whois(&self, requester: &str, user_id: &str) -> Result<Vec<Device>> {
+        if requester != user_id && !self.account(requester)?.is_some_and(|a| a.admin) {
+            return Err(Error::forbidden("You are not a server admin"));
+        }
+        if !self.is_local(user_id) {
+            return Err(Error::new(crate::error::ErrorKind::Unknown, "Can only whois a local user"));
+        }
+        self.devices(user_id)
+    }
+
     /// Logs out every device but `keep`.
     pub fn delete_all_devices(&self, user_id: &str, keep: Option<&str>) -> Result<()> {
         let ids: Vec<String> =

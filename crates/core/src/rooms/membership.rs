@@ -224,6 +224,18 @@ impl Homeserver {
         Ok(out)
     }
 
+    /// The rooms `user_id` and `other` are both joined to, sorted (`/mutual_rooms`).
+    pub fn mutual_rooms(&self, user_id: &str, other: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for room in self.joined_rooms(user_id)? {
+            if self.current_membership(&room, other)?.as_deref() == Some("join") {
+                out.push(room);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// The content of the room's join rules, for `/join` checks and the directory.
     pub fn join_rule(&self, room_id: &str) -> Result<Option<String>> {
         let Some(id) = self.current_state_id(room_id, "m.room.join_rules", "")? else { return Ok(None) };
