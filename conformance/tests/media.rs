@@ -111,3 +111,54 @@ fn media_created_first_is_uploaded_later() {
     }
     refused.expect("no limit on created ids").expect_err(429, "M_LIMIT_EXCEEDED");
 }
+
+/// A 64×48 PNG of one colour, made here so the test needs no image library.
+const PNG_64X48: &str = "iVBORw0KGgoAAAANSUhEUgAAAEAAAAAwCAIAAAAuKetIAAAAQ0lEQVR42u3PQQkAAAgEsItz/VMYywp+hcEKLNO+FgEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQGBqwWPoCDEkZcDMwAAAABJRU5ErkJggg==";
+
+/// The width and height a PNG's header gives.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG: {:?}", &bytes[..bytes.len().min(16)]);
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+/// Thumbnails are images of the size asked for (a crop fills the box; a scale fits in it and
+/// is never larger than the original); media that is not an image cannot be thumbnailed (400).
+#[test]
+fn thumbnails_are_made_in_the_sizes_asked_for() {
+    use base64::Engine;
+    let s = server();
+    let u = s.register("thumbs");
+    let auth = format!("Bearer {}", u.token);
+    let png = base64::engine::general_purpose::STANDARD.decode(PNG_64X48).unwrap();
+    assert_eq!(png_size(&png), (64, 48));
+    let upload = |bytes: &[u8], content_type: &str| {
+        let r = s.raw(
+            "POST",
+            "/_matrix/media/v3/upload",
+            &[("Authorization", &auth), ("Content-Type", content_type)],
+            Some(bytes),
+        );
+        let uri = r.expect(200)["content_uri"].as_str().expect("content_uri").to_owned();
+        uri.strip_prefix("mxc://").expect("mxc").to_owned()
+    };
+    let image = upload(&png, "image/png");
+    let thumb = |mxc: &str, query: &str| {
+        s.raw("GET", &format!("/_matrix/client/v1/media/thumbnail/{mxc}?{query}"), &[("Authorization", &auth)], None)
+    };
+    for _ in 0..2 {
+        // The second time from the stored thumbnail.
+        let crop = thumb(&image, "width=32&height=32&method=crop");
+        assert_eq!(crop.status, 200, "{:?}", crop.body);
+        assert_eq!(crop.header("content-type"), Some("image/png"));
+        assert_eq!(png_size(&crop.raw), (32, 32));
+    }
+    let scaled = thumb(&image, "width=320&height=240&method=scale");
+    assert_eq!(scaled.status, 200, "{:?}", scaled.body);
+    let (w, h) = png_size(&scaled.raw);
+    assert!(w <= 64 && h <= 48 && w * 48 == h * 64, "a scale keeps the aspect ratio and does not enlarge: {w}x{h}");
+
+    thumb(&image, "height=32&method=crop").expect_err(400, "M_MISSING_PARAM");
+    let text = upload(b"just words", "text/plain");
+    assert_eq!(thumb(&text, "width=32&height=32&method=crop").status, 400);
+}

@@ -1,6 +1,5 @@
 //! The media repository: upload (at once, or to an id created first: v1.7), authenticated
-//! download (v1.11) and the legacy download path,
-//! thumbnails (served as the original for now), and the upload size limit.
+//! download (v1.11) and the legacy download path, thumbnails, and the upload size limit.
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -12,6 +11,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_core::media::UploadInfo;
+use tandem_core::media::thumbnails::Method;
 use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
@@ -28,10 +28,10 @@ pub(crate) fn routes() -> Router<Api> {
         .route("/_matrix/client/v1/media/config", get(config))
         .route("/_matrix/client/v1/media/download/{server}/{id}", get(download_authenticated))
         .route("/_matrix/client/v1/media/download/{server}/{id}/{filename}", get(download_authenticated_named))
-        .route("/_matrix/client/v1/media/thumbnail/{server}/{id}", get(download_authenticated))
+        .route("/_matrix/client/v1/media/thumbnail/{server}/{id}", get(thumbnail_authenticated))
         .route("/_matrix/media/v3/download/{server}/{id}", get(download_legacy))
         .route("/_matrix/media/v3/download/{server}/{id}/{filename}", get(download_legacy_named))
-        .route("/_matrix/media/v3/thumbnail/{server}/{id}", get(download_legacy))
+        .route("/_matrix/media/v3/thumbnail/{server}/{id}", get(thumbnail_legacy))
 }
 
 async fn config(State(api): State<Api>, _auth: Auth) -> Json<Value> {
@@ -195,16 +195,26 @@ async fn serve(
 ) -> ApiResult<Response> {
     let wait = q.timeout_ms.map_or(WAIT_FOR_UPLOAD, std::time::Duration::from_millis);
     let (info, path) = media_file(&api, &server, &id, wait).await?;
-    let file = tokio::fs::File::open(&path).await.map_err(|e| {
+    send_file(&path, &info.content_type, filename.or(info.filename), info.size).await
+}
+
+/// A stored file as a download: its type (inline only for types safe to show), name and size.
+async fn send_file(
+    path: &std::path::Path,
+    content_type: &str,
+    filename: Option<String>,
+    size: u64,
+) -> ApiResult<Response> {
+    let file = tokio::fs::File::open(path).await.map_err(|e| {
         tracing::error!(path = %path.display(), "media file unreadable: {e}");
         MatrixError::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", "Media not found")
     })?;
     let mut headers = HeaderMap::new();
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     let content_type =
-        HeaderValue::from_str(&info.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    let essence = info.content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
     let disposition = if INLINE_TYPES.contains(&essence.as_str()) { "inline" } else { "attachment" };
-    let name = filename.or(info.filename).filter(|n| !n.contains(['"', '\r', '\n', '\\']));
+    let name = filename.filter(|n| !n.contains(['"', '\r', '\n', '\\']));
     let disposition = match name {
         Some(n) => format!("{disposition}; filename=\"{n}\""),
         None => disposition.to_owned(),
@@ -221,7 +231,7 @@ async fn serve(
     headers.insert("Cross-Origin-Resource-Policy", HeaderValue::from_static("cross-origin"));
     // Browsers must take the type as given, not guess HTML or script from the bytes.
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(info.size));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     Ok((headers, Body::from_stream(ReaderStream::new(file))).into_response())
 }
 
@@ -257,4 +267,52 @@ async fn download_legacy_named(
     Q(q): Q<DownloadQuery>,
 ) -> ApiResult<Response> {
     serve(api, server, id, Some(filename), q).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ThumbnailQuery {
+    width: Option<String>,
+    height: Option<String>,
+    method: Option<String>,
+    timeout_ms: Option<u64>,
+}
+
+async fn thumbnail_authenticated(
+    State(api): State<Api>,
+    _auth: Auth,
+    Path((server, id)): Path<(String, String)>,
+    Q(q): Q<ThumbnailQuery>,
+) -> ApiResult<Response> {
+    thumbnail(api, server, id, q).await
+}
+
+async fn thumbnail_legacy(
+    State(api): State<Api>,
+    Path((server, id)): Path<(String, String)>,
+    Q(q): Q<ThumbnailQuery>,
+) -> ApiResult<Response> {
+    thumbnail(api, server, id, q).await
+}
+
+async fn thumbnail(api: Api, server: String, id: String, q: ThumbnailQuery) -> ApiResult<Response> {
+    let dimension = |name: &str, v: Option<&str>| -> ApiResult<u32> {
+        let v = v.ok_or_else(|| MatrixError::missing_param(format!("Missing integer query parameter '{name}'")))?;
+        v.parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| MatrixError::invalid_param(format!("'{name}' must be a positive integer")))
+    };
+    let (width, height) = (dimension("width", q.width.as_deref())?, dimension("height", q.height.as_deref())?);
+    let method = match q.method.as_deref() {
+        None | Some("scale") => Method::Scale,
+        Some("crop") => Method::Crop,
+        Some(other) => return Err(MatrixError::invalid_param(format!("Unknown thumbnail method {other:?}"))),
+    };
+    // Waits for the bytes of a created id as a download does.
+    let wait = q.timeout_ms.map_or(WAIT_FOR_UPLOAD, std::time::Duration::from_millis);
+    media_file(&api, &server, &id, wait).await?;
+    let hs = api.hs.clone();
+    let (thumb, path) = blocking(move || hs.thumbnail(&server, &id, width, height, method)).await?;
+    send_file(&path, &thumb.content_type, None, thumb.size).await
 }

@@ -70,6 +70,9 @@ pub const PRESENCE: Table = Table("presence");
 pub const MEDIA: Table = Table("media");
 /// media id → the creator and expiry of a media id created for a later upload.
 pub const MEDIA_PENDING: Table = Table("media_pending");
+/// media id, size and method (`96x96-crop`) → a [`crate::media::thumbnails::Thumbnail`],
+/// its bytes in the file `<media id>.<size and method>`.
+pub const MEDIA_THUMBNAILS: Table = Table("media_thumbnails");
 /// user_id → bytes of media the user uploaded (JSON number), for the upload quota.
 pub const MEDIA_USAGE: Table = Table("media_usage");
 /// destination server, stream position → [`crate::outbox::Outgoing`]: what each server has yet
@@ -147,6 +150,7 @@ pub const ALL: &[Table] = &[
     OPENID_TOKENS,
     REPORTS,
     MEDIA_PENDING,
+    MEDIA_THUMBNAILS,
 ];
 
 /// A key of strings, each terminated, so that any leading run of them is a scan prefix.

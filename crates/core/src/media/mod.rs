@@ -5,6 +5,8 @@
 //! id first and upload its bytes later (spec v1.7, `POST /media/v1/create`): the id waits a
 //! day for them, and downloads of it wait for them a while.
 
+pub mod thumbnails;
+
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
