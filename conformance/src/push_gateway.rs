@@ -2,7 +2,6 @@
 //! a server that may push to it.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
@@ -15,22 +14,13 @@ pub struct Gateway {
     pub addr: String,
 }
 
-fn binary() -> PathBuf {
-    let mut dir = std::env::current_exe().expect("test binary");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir.join("push_gateway")
-}
-
 impl Gateway {
     pub fn start() -> Gateway {
-        let mut child = Command::new(binary())
+        let mut child = Command::new(crate::server::built("push_gateway"))
             .stdout(Stdio::piped())
             .stdin(Stdio::null())
             .spawn()
-            .expect("spawn push_gateway (built by `cargo build --workspace`)");
+            .expect("spawn push_gateway");
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("gateway address");
         let addr = line.trim().trim_start_matches("listening on http://").to_owned();
@@ -61,6 +51,11 @@ impl Gateway {
     /// Answers that it rejects these pushkeys.
     pub fn reject(&self, pushkeys: &[&str]) {
         self.control(json!({ "reject": pushkeys }));
+    }
+
+    /// Names these pushkeys as rejected in every answer, sent or not (a hostile gateway).
+    pub fn claim_rejected(&self, pushkeys: &[&str]) {
+        self.control(json!({ "claim": pushkeys }));
     }
 
     fn control(&self, body: Value) {

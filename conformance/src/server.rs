@@ -42,10 +42,15 @@ fn tandem_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("TANDEM_BIN") {
         return bin.into();
     }
+    built("tandem")
+}
+
+/// A binary of the workspace that cargo built beside this test (`tandem`, `push_gateway`).
+pub fn built(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = dir.join("tandem");
-    assert!(bin.exists(), "{} not built: run `cargo build` (or set TANDEM_BIN)", bin.display());
+    let bin = dir.join(name);
+    assert!(bin.exists(), "{} not built: run `cargo build --workspace`", bin.display());
     bin
 }
 

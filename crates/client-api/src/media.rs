@@ -272,8 +272,8 @@ async fn download_legacy_named(
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct ThumbnailQuery {
-    width: Option<String>,
-    height: Option<String>,
+    width: Option<u32>,
+    height: Option<u32>,
     method: Option<String>,
     timeout_ms: Option<u64>,
 }
@@ -296,14 +296,14 @@ async fn thumbnail_legacy(
 }
 
 async fn thumbnail(api: Api, server: String, id: String, q: ThumbnailQuery) -> ApiResult<Response> {
-    let dimension = |name: &str, v: Option<&str>| -> ApiResult<u32> {
+    let dimension = |name: &str, v: Option<u32>| -> ApiResult<u32> {
         let v = v.ok_or_else(|| MatrixError::missing_param(format!("Missing integer query parameter '{name}'")))?;
-        v.parse::<u32>()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| MatrixError::invalid_param(format!("'{name}' must be a positive integer")))
+        if v == 0 {
+            return Err(MatrixError::invalid_param(format!("'{name}' must be a positive integer")));
+        }
+        Ok(v)
     };
-    let (width, height) = (dimension("width", q.width.as_deref())?, dimension("height", q.height.as_deref())?);
+    let (width, height) = (dimension("width", q.width)?, dimension("height", q.height)?);
     let method = match q.method.as_deref() {
         None | Some("scale") => Method::Scale,
         Some("crop") => Method::Crop,

@@ -132,18 +132,13 @@ async fn set_pusher(State(api): State<Api>, auth: Auth, JsonBody(body): JsonBody
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct NotificationsQuery {
-    from: Option<String>,
-    limit: Option<String>,
+    from: Option<u64>,
+    limit: Option<u64>,
     only: Option<String>,
 }
 
 async fn notifications(State(api): State<Api>, auth: Auth, Q(q): Q<NotificationsQuery>) -> ApiResult<Json<Value>> {
-    let number = |name: &str, v: Option<&str>| -> ApiResult<Option<u64>> {
-        v.map(|s| s.parse::<u64>().map_err(|_| MatrixError::invalid_param(format!("{name} must be a number"))))
-            .transpose()
-    };
-    let before = number("from", q.from.as_deref())?;
-    let limit = number("limit", q.limit.as_deref())?.unwrap_or(50).clamp(1, 1000) as usize;
+    let (before, limit) = (q.from, q.limit.unwrap_or(50).clamp(1, 1000) as usize);
     let highlights_only = q.only.as_deref() == Some("highlight");
     let hs = api.hs.clone();
     let list = blocking(move || hs.notifications(&auth.user_id, before, limit, highlights_only)).await?;

@@ -20,7 +20,6 @@ use crate::{FedError, FederationConfig};
 pub struct Client {
     http: reqwest::Client,
     discovery: Discovery,
-    blocklist: Vec<IpRange>,
     policy: crate::ServerPolicy,
 }
 
@@ -43,7 +42,7 @@ impl Client {
                 .with_no_client_auth()
         };
         let blocklist: Vec<IpRange> = config.ip_range_blocklist.iter().filter_map(|r| IpRange::parse(r)).collect();
-        let overrides = Overrides::new(blocklist.clone());
+        let overrides = Overrides::new(blocklist);
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .dns_resolver(Arc::new(overrides.clone()))
@@ -65,7 +64,7 @@ impl Client {
         let network = crate::discovery::Network { http: http.clone(), dns, overrides: overrides.clone() };
         let mut discovery = Discovery::new(Box::new(network));
         discovery.overrides = overrides;
-        Ok(Client { http, discovery, blocklist, policy: config.policy.clone() })
+        Ok(Client { http, discovery, policy: config.policy.clone() })
     }
 
     fn remote_err(server: &str, message: impl Into<String>) -> FedError {
@@ -93,7 +92,7 @@ impl Client {
                 .map(|a| a.ip())
                 .collect(),
         };
-        if let Some(ip) = ips.iter().find(|ip| ip.is_unspecified() || self.blocklist.iter().any(|r| r.contains(**ip))) {
+        if let Some(ip) = ips.iter().find(|ip| self.discovery.overrides.blocked(**ip)) {
             return Err(Self::remote_err(destination, format!("{ip} is in the outbound IP blocklist")));
         }
         Ok(target)
@@ -151,9 +150,7 @@ impl Client {
             return Err(Self::remote_err(url, "not an http(s) URL"));
         }
         let host = parsed.host_str().unwrap_or_default().to_owned();
-        if let Some(ip) = ip_literal(&host)
-            && (ip.is_unspecified() || self.blocklist.iter().any(|r| r.contains(ip)))
-        {
+        if let Some(ip) = ip_literal(&host).filter(|ip| self.discovery.overrides.blocked(*ip)) {
             return Err(Self::remote_err(&host, format!("{ip} is in the outbound IP blocklist")));
         }
         let response =

@@ -82,6 +82,9 @@ impl Homeserver {
             by_user.entry(p.user_id.clone()).or_default().push(p);
         }
         let mut queued = Vec::new();
+        // A room and its readers are read once per pass, however many of its events it routes.
+        let mut rooms: HashMap<&str, (crate::rooms::Room, u64)> = HashMap::new();
+        let mut readers: HashMap<(&str, &str), Reader<'_>> = HashMap::new();
         for (_, pos, room_id, event_id) in &pending {
             if by_user.is_empty() {
                 break;
@@ -92,8 +95,6 @@ impl Homeserver {
             let invitee = (pdu["type"] == "m.room.member" && pdu["content"]["membership"] == "invite")
                 .then(|| pdu["state_key"].as_str())
                 .flatten();
-            let mut room = None;
-            let mut member_count = None;
             for (user_id, pushers) in &by_user {
                 if user_id == sender {
                     continue;
@@ -102,15 +103,15 @@ impl Homeserver {
                 if !joined && invitee != Some(user_id.as_str()) {
                     continue;
                 }
-                let room = match &room {
-                    Some(r) => r,
-                    None => room.insert(self.room(room_id)?),
+                if !rooms.contains_key(room_id.as_str()) {
+                    rooms.insert(room_id, (self.room(room_id)?, self.joined_count(room_id)?));
+                }
+                let (room, count) = &rooms[room_id.as_str()];
+                let reader = match readers.entry((room_id, user_id)) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => e.insert(Reader::new(self, room, user_id, *count)?),
                 };
-                let count = match member_count {
-                    Some(c) => c,
-                    None => *member_count.insert(self.joined_count(room_id)?),
-                };
-                let actions = Reader::new(self, room, user_id, count)?.actions(self, room, &pdu)?;
+                let actions = reader.actions(self, room, &pdu)?;
                 if !Outcome::of(&actions).notify {
                     continue;
                 }
