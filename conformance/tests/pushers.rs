@@ -252,6 +252,29 @@ fn a_rejected_pushkey_removes_the_pusher() {
     assert!(gateway.received().iter().any(|r| r["body"]["notification"]["event_id"] == id.as_str()));
 }
 
+/// A hostile gateway names another user's pushkey as rejected: only the pusher whose push it
+/// answered may be removed by it, so both pushers stay and the pushes go on.
+#[test]
+fn a_gateway_cannot_remove_pushers_it_was_not_sent() {
+    let s = PushServer::start();
+    let gateway = Gateway::start();
+    let alice = s.register("hostilegwa");
+    let bob = s.register("hostilegwb");
+    let carol = s.register("hostilegwc");
+    let carols_key = unique("carol");
+    set(&bob, pusher(&gateway, &unique("bob"), None)).expect(200);
+    set(&carol, pusher(&gateway, &carols_key, None)).expect(200);
+    gateway.claim_rejected(&[&carols_key, "someone-elses"]);
+    let room = alice.create_room(json!({ "is_direct": true, "invite": [bob.user_id] }));
+    bob.join(&room);
+    let first = alice.send_text(&room, "one");
+    notification_of(&gateway, &first);
+    let second = alice.send_text(&room, "two");
+    notification_of(&gateway, &second);
+    assert_eq!(pushers(&bob).len(), 1, "bob's pusher was removed by an answer naming other pushkeys");
+    assert_eq!(pushers(&carol).len(), 1, "carol's pusher was removed by an answer to a push for bob");
+}
+
 /// The gateway is down when a message arrives and the server crashes before it comes back:
 /// the push is sent after the restart, once.
 #[test]

@@ -1,7 +1,8 @@
 //! A push gateway for the tests: a process of its own that implements the Push Gateway API's
 //! `POST /_matrix/push/v1/notify` and records every request it gets. A test steers it over
-//! HTTP: `POST /control` with `{"fail": true|false, "reject": [pushkeys]}` makes it answer 500
-//! or reject pushkeys; `GET /received` returns every notify request with the status it was
+//! HTTP: `POST /control` with `{"fail": true|false, "reject": [pushkeys], "claim": [pushkeys]}`
+//! makes it answer 500, reject pushkeys when they are sent, or (as a hostile gateway would)
+//! name pushkeys as rejected in every answer; `GET /received` returns every notify request with the status it was
 //! answered. Prints `listening on http://ADDR` once it accepts connections.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -15,6 +16,7 @@ struct Gateway {
     received: Vec<Value>,
     fail: bool,
     reject: Vec<String>,
+    claim: Vec<String>,
 }
 
 fn main() {
@@ -86,7 +88,7 @@ fn answer(state: &Mutex<Gateway>, method: &str, path: &str, body: Value) -> (u16
                 .flatten()
                 .filter_map(|d| d["pushkey"].as_str().map(str::to_owned))
                 .collect();
-            let rejected: Vec<&String> = pushkeys.iter().filter(|k| g.reject.contains(k)).collect();
+            let rejected: Vec<&String> = pushkeys.iter().filter(|k| g.reject.contains(k)).chain(&g.claim).collect();
             let answer = if status == 200 { json!({ "rejected": rejected }) } else { json!({}) };
             g.received.push(json!({ "status": status, "body": body }));
             (status, answer)
@@ -95,8 +97,14 @@ fn answer(state: &Mutex<Gateway>, method: &str, path: &str, body: Value) -> (u16
             if let Some(fail) = body["fail"].as_bool() {
                 g.fail = fail;
             }
-            if let Some(reject) = body["reject"].as_array() {
-                g.reject = reject.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect();
+            let keys = |v: &Value| -> Option<Vec<String>> {
+                Some(v.as_array()?.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+            };
+            if let Some(reject) = keys(&body["reject"]) {
+                g.reject = reject;
+            }
+            if let Some(claim) = keys(&body["claim"]) {
+                g.claim = claim;
             }
             (200, json!({}))
         }
