@@ -33,6 +33,14 @@ pub enum Reply {
     Headers(u16, Vec<(String, String)>),
     /// A 200 whose body is `bytes` bytes of JSON-looking filler, streamed.
     Huge(usize),
+    /// A status, headers and `body`; with `filler` more bytes, the body ends by closing the
+    /// connection (no `Content-Length`, as a stream of unknown length), else it has a length.
+    Raw {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        filler: usize,
+    },
     /// A 200 announcing a body it sends a byte at a time, every half second, for ten minutes
     /// (longer than the suite waits for any answer) or until the other side hangs up.
     Endless,
@@ -106,6 +114,9 @@ impl Hostile {
                         }
                     });
                     write_reply(&mut tls, reply);
+                    // A body that ends with the connection must end cleanly for TLS.
+                    tls.conn.send_close_notify();
+                    let _ = tls.flush();
                 });
             }
         });
@@ -206,18 +217,32 @@ fn write_reply(stream: &mut impl Write, reply: Reply) {
                 std::thread::sleep(Duration::from_millis(500));
             }
         }
+        Reply::Raw { status, headers, body, filler } => {
+            let mut extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+            if filler == 0 {
+                extra.push_str(&format!("Content-Length: {}\r\n", body.len()));
+            }
+            let _ = stream.write_all(format!("HTTP/1.1 {status} X\r\nConnection: close\r\n{extra}\r\n").as_bytes());
+            let _ = stream.write_all(&body);
+            fill(stream, b'x', filler);
+        }
         Reply::Huge(bytes) => {
             let _ = stream.write_all(head(200, "Content-Type: application/json\r\n", bytes).as_bytes());
-            let chunk = vec![b' '; 64 * 1024];
-            let mut left = bytes;
-            while left > 0 {
-                let n = left.min(chunk.len());
-                if stream.write_all(&chunk[..n]).is_err() {
-                    return;
-                }
-                left -= n;
-            }
+            fill(stream, b' ', bytes);
         }
     }
     let _ = stream.flush();
+}
+
+/// Writes `count` bytes of `byte`, until the other side stops reading.
+fn fill(stream: &mut impl Write, byte: u8, count: usize) {
+    let chunk = vec![byte; 64 * 1024];
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        if stream.write_all(&chunk[..n]).is_err() {
+            return;
+        }
+        left -= n;
+    }
 }

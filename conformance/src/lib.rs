@@ -15,6 +15,7 @@ pub mod fedclient;
 pub mod federation;
 pub mod hostile;
 pub mod http;
+pub mod images;
 pub mod push_gateway;
 pub mod server;
 

@@ -1,5 +1,6 @@
 //! The media repository: upload, authenticated download, the size limit announcement.
 
+use tandem_conformance::images::{png_64x48, png_size};
 use tandem_conformance::{enc, server};
 
 #[test]
@@ -112,25 +113,14 @@ fn media_created_first_is_uploaded_later() {
     refused.expect("no limit on created ids").expect_err(429, "M_LIMIT_EXCEEDED");
 }
 
-/// A 64×48 PNG of one colour, made here so the test needs no image library.
-const PNG_64X48: &str = "iVBORw0KGgoAAAANSUhEUgAAAEAAAAAwCAIAAAAuKetIAAAAQ0lEQVR42u3PQQkAAAgEsItz/VMYywp+hcEKLNO+FgEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQGBqwWPoCDEkZcDMwAAAABJRU5ErkJggg==";
-
-/// The width and height a PNG's header gives.
-fn png_size(bytes: &[u8]) -> (u32, u32) {
-    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG: {:?}", &bytes[..bytes.len().min(16)]);
-    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
-    (be(16), be(20))
-}
-
 /// Thumbnails are images of the size asked for (a crop fills the box; a scale fits in it and
 /// is never larger than the original); media that is not an image cannot be thumbnailed (400).
 #[test]
 fn thumbnails_are_made_in_the_sizes_asked_for() {
-    use base64::Engine;
     let s = server();
     let u = s.register("thumbs");
     let auth = format!("Bearer {}", u.token);
-    let png = base64::engine::general_purpose::STANDARD.decode(PNG_64X48).unwrap();
+    let png = png_64x48();
     assert_eq!(png_size(&png), (64, 48));
     let upload = |bytes: &[u8], content_type: &str| {
         let r = s.raw(

@@ -1,5 +1,6 @@
 //! The media repository: upload (at once, or to an id created first: v1.7), authenticated
-//! download (v1.11) and the legacy download path, thumbnails, and the upload size limit.
+//! download (v1.11) and the legacy download path, of this server's media or another's (which
+//! the engine fetches), thumbnails, and the upload size limit.
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -10,8 +11,8 @@ use axum::{Json, Router};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tandem_core::media::UploadInfo;
-use tandem_core::media::thumbnails::Method;
+use tandem_core::media::thumbnails::requested;
+use tandem_core::media::{Fetch, StoredMedia, UploadInfo, disposition};
 use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
@@ -134,75 +135,51 @@ async fn write_body(request: Request, path: &std::path::Path, max: u64) -> ApiRe
     file.flush().await.map_err(failed)
 }
 
-/// Types a browser may show inline without risk; anything else is served as an attachment.
-const INLINE_TYPES: &[&str] = &[
-    "text/plain",
-    "text/csv",
-    "application/json",
-    "image/jpeg",
-    "image/png",
-    "image/gif",
-    "image/webp",
-    "image/apng",
-    "image/avif",
-    "video/mp4",
-    "video/webm",
-    "video/ogg",
-    "audio/mp4",
-    "audio/webm",
-    "audio/ogg",
-    "audio/mpeg",
-    "audio/wav",
-    "audio/flac",
-];
-
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct DownloadQuery {
     timeout_ms: Option<u64>,
 }
 
-/// How long a download of media created but not uploaded yet waits for its bytes by
-/// default (the spec's), and at most.
-const WAIT_FOR_UPLOAD: std::time::Duration = std::time::Duration::from_secs(20);
-const MAX_WAIT_FOR_UPLOAD: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a download waits for media by default (the spec's `timeout_ms`).
+const DEFAULT_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// The media and its file, waiting up to `wait` for the bytes of a created id.
-async fn media_file(
-    api: &Api,
-    server: &str,
-    id: &str,
-    wait: std::time::Duration,
-) -> ApiResult<(tandem_core::media::MediaInfo, std::path::PathBuf)> {
-    let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT_FOR_UPLOAD);
-    loop {
-        let (hs, s, i) = (api.hs.clone(), server.to_owned(), id.to_owned());
-        match blocking(move || hs.media_file(&s, &i)).await {
-            Err(e) if e.errcode == "M_NOT_YET_UPLOADED" && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-            other => return other,
-        }
-    }
+/// Whether a path is one of the unauthenticated legacy ones. Those never fetch another server's
+/// media (as Synapse, once media are authenticated): anyone could make this server download
+/// anything from anywhere.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Authenticated,
+    Legacy,
+}
+
+/// The media, from this server or another, as the path allows.
+async fn stored(api: &Api, server: &str, id: &str, timeout_ms: Option<u64>, access: Access) -> ApiResult<StoredMedia> {
+    let fetch = Fetch {
+        wait: timeout_ms.map_or(DEFAULT_WAIT, std::time::Duration::from_millis),
+        allow_remote: access == Access::Authenticated,
+        max_bytes: api.config.max_request_size,
+    };
+    Ok(api.hs.media(server, id, fetch).await?)
 }
 
 async fn serve(
     api: Api,
-    server: String,
-    id: String,
+    access: Access,
+    (server, id): (String, String),
     filename: Option<String>,
     q: DownloadQuery,
 ) -> ApiResult<Response> {
-    let wait = q.timeout_ms.map_or(WAIT_FOR_UPLOAD, std::time::Duration::from_millis);
-    let (info, path) = media_file(&api, &server, &id, wait).await?;
-    send_file(&path, &info.content_type, filename.or(info.filename), info.size).await
+    let media = stored(&api, &server, &id, q.timeout_ms, access).await?;
+    let name = filename.or(media.info.filename);
+    send_file(&media.path, &media.info.content_type, name.as_deref(), media.info.size).await
 }
 
 /// A stored file as a download: its type (inline only for types safe to show), name and size.
 async fn send_file(
     path: &std::path::Path,
     content_type: &str,
-    filename: Option<String>,
+    filename: Option<&str>,
     size: u64,
 ) -> ApiResult<Response> {
     let file = tokio::fs::File::open(path).await.map_err(|e| {
@@ -210,15 +187,9 @@ async fn send_file(
         MatrixError::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", "Media not found")
     })?;
     let mut headers = HeaderMap::new();
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let disposition = disposition(content_type, filename);
     let content_type =
         HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    let disposition = if INLINE_TYPES.contains(&essence.as_str()) { "inline" } else { "attachment" };
-    let name = filename.filter(|n| !n.contains(['"', '\r', '\n', '\\']));
-    let disposition = match name {
-        Some(n) => format!("{disposition}; filename=\"{n}\""),
-        None => disposition.to_owned(),
-    };
     headers.insert(header::CONTENT_TYPE, content_type);
     if let Ok(v) = HeaderValue::from_str(&disposition) {
         headers.insert(header::CONTENT_DISPOSITION, v);
@@ -238,10 +209,10 @@ async fn send_file(
 async fn download_authenticated(
     State(api): State<Api>,
     _auth: Auth,
-    Path((server, id)): Path<(String, String)>,
+    Path(media): Path<(String, String)>,
     Q(q): Q<DownloadQuery>,
 ) -> ApiResult<Response> {
-    serve(api, server, id, None, q).await
+    serve(api, Access::Authenticated, media, None, q).await
 }
 
 async fn download_authenticated_named(
@@ -250,15 +221,15 @@ async fn download_authenticated_named(
     Path((server, id, filename)): Path<(String, String, String)>,
     Q(q): Q<DownloadQuery>,
 ) -> ApiResult<Response> {
-    serve(api, server, id, Some(filename), q).await
+    serve(api, Access::Authenticated, (server, id), Some(filename), q).await
 }
 
 async fn download_legacy(
     State(api): State<Api>,
-    Path((server, id)): Path<(String, String)>,
+    Path(media): Path<(String, String)>,
     Q(q): Q<DownloadQuery>,
 ) -> ApiResult<Response> {
-    serve(api, server, id, None, q).await
+    serve(api, Access::Legacy, media, None, q).await
 }
 
 async fn download_legacy_named(
@@ -266,7 +237,7 @@ async fn download_legacy_named(
     Path((server, id, filename)): Path<(String, String, String)>,
     Q(q): Q<DownloadQuery>,
 ) -> ApiResult<Response> {
-    serve(api, server, id, Some(filename), q).await
+    serve(api, Access::Legacy, (server, id), Some(filename), q).await
 }
 
 #[derive(Deserialize, Default)]
@@ -284,7 +255,7 @@ async fn thumbnail_authenticated(
     Path((server, id)): Path<(String, String)>,
     Q(q): Q<ThumbnailQuery>,
 ) -> ApiResult<Response> {
-    thumbnail(api, server, id, q).await
+    thumbnail(api, Access::Authenticated, server, id, q).await
 }
 
 async fn thumbnail_legacy(
@@ -292,27 +263,13 @@ async fn thumbnail_legacy(
     Path((server, id)): Path<(String, String)>,
     Q(q): Q<ThumbnailQuery>,
 ) -> ApiResult<Response> {
-    thumbnail(api, server, id, q).await
+    thumbnail(api, Access::Legacy, server, id, q).await
 }
 
-async fn thumbnail(api: Api, server: String, id: String, q: ThumbnailQuery) -> ApiResult<Response> {
-    let dimension = |name: &str, v: Option<u32>| -> ApiResult<u32> {
-        let v = v.ok_or_else(|| MatrixError::missing_param(format!("Missing integer query parameter '{name}'")))?;
-        if v == 0 {
-            return Err(MatrixError::invalid_param(format!("'{name}' must be a positive integer")));
-        }
-        Ok(v)
-    };
-    let (width, height) = (dimension("width", q.width)?, dimension("height", q.height)?);
-    let method = match q.method.as_deref() {
-        None | Some("scale") => Method::Scale,
-        Some("crop") => Method::Crop,
-        Some(other) => return Err(MatrixError::invalid_param(format!("Unknown thumbnail method {other:?}"))),
-    };
-    // Waits for the bytes of a created id as a download does.
-    let wait = q.timeout_ms.map_or(WAIT_FOR_UPLOAD, std::time::Duration::from_millis);
-    media_file(&api, &server, &id, wait).await?;
+async fn thumbnail(api: Api, access: Access, server: String, id: String, q: ThumbnailQuery) -> ApiResult<Response> {
+    let (width, height, method) = requested(q.width, q.height, q.method.as_deref())?;
+    let media = stored(&api, &server, &id, q.timeout_ms, access).await?;
     let hs = api.hs.clone();
-    let (thumb, path) = blocking(move || hs.thumbnail(&server, &id, width, height, method)).await?;
+    let (thumb, path) = blocking(move || hs.thumbnail(&media, width, height, method)).await?;
     send_file(&path, &thumb.content_type, None, thumb.size).await
 }

@@ -41,6 +41,10 @@ pub enum ErrorKind {
     CannotOverwriteMedia,
     /// Media created but not uploaded yet: 504 `M_NOT_YET_UPLOADED`.
     NotYetUploaded,
+    /// Another server failed to give what was asked of it: 502 `M_UNKNOWN`.
+    BadGateway,
+    /// Another server's answer was larger than this server takes: 502 `M_TOO_LARGE`.
+    RemoteTooLarge,
     Unknown,
     Internal,
 }
@@ -75,6 +79,8 @@ impl ErrorKind {
             ErrorKind::LimitExceeded => (429, "M_LIMIT_EXCEEDED"),
             ErrorKind::CannotOverwriteMedia => (409, "M_CANNOT_OVERWRITE_MEDIA"),
             ErrorKind::NotYetUploaded => (504, "M_NOT_YET_UPLOADED"),
+            ErrorKind::BadGateway => (502, "M_UNKNOWN"),
+            ErrorKind::RemoteTooLarge => (502, "M_TOO_LARGE"),
             ErrorKind::Unknown => (400, "M_UNKNOWN"),
             ErrorKind::Internal => (500, "M_UNKNOWN"),
         }

@@ -59,6 +59,13 @@ pub enum Request {
     KeysClaim { body: Value },
 }
 
+/// What another server said of media it sent; the bytes went to the file.
+#[derive(Clone, Debug, Default)]
+pub struct MediaDownload {
+    pub content_type: Option<String>,
+    pub filename: Option<String>,
+}
+
 /// The federation layer, as the engine sees it.
 pub trait Network: Send + Sync {
     /// Sends `request` to `destination` and returns its answer. Refusals and unreachable
@@ -69,6 +76,18 @@ pub trait Network: Send + Sync {
     /// (ms since the epoch): fetched, cached, or ours. A server whose keys could not be had is
     /// absent; the signature check then fails for it.
     fn verify_keys(&self, wanted: Vec<(String, Vec<String>)>, at: u64) -> BoxFuture<'_, PublicKeyMap>;
+
+    /// Downloads `media_id` of `destination` into `file`: at most `max_bytes`, waiting at most
+    /// `timeout_ms` for media not uploaded yet. An answer larger than `max_bytes` is
+    /// [`ErrorKind::RemoteTooLarge`], media the server does not have is `M_NOT_FOUND`.
+    fn download_media(
+        &self,
+        destination: String,
+        media_id: String,
+        timeout_ms: u64,
+        file: std::path::PathBuf,
+        max_bytes: u64,
+    ) -> BoxFuture<'_, Result<MediaDownload>>;
 }
 
 impl Homeserver {

@@ -42,6 +42,7 @@ pub struct Homeserver {
     pub(crate) nids: crate::rooms::nids::Nids,
     me: Weak<Homeserver>,
     pub(crate) media_dir: std::path::PathBuf,
+    pub(crate) remote_fetches: crate::media::remote::Fetches,
     pub(crate) sliding: crate::sliding::Connections,
     /// Room versions never change: kept once read.
     pub(crate) versions: Mutex<HashMap<String, String>>,
@@ -121,6 +122,7 @@ impl Homeserver {
         Ok(Arc::new_cyclic(|me| Homeserver {
             me: me.clone(),
             media_dir: data_dir.join("media"),
+            remote_fetches: Default::default(),
             sliding: Default::default(),
             versions: Mutex::new(HashMap::new()),
             visibility: Mutex::new(HashMap::new()),

@@ -107,6 +107,19 @@ impl Client {
         path_and_query: &str,
         body: Option<&Value>,
     ) -> Result<Value, FedError> {
+        let response = self.send_signed(hs, method, destination, path_and_query, body).await?;
+        read(destination, response).await
+    }
+
+    /// A signed request; the answer, its body unread (media).
+    pub async fn send_signed(
+        &self,
+        hs: &Homeserver,
+        method: Method,
+        destination: &str,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> Result<reqwest::Response, FedError> {
         let target = self.target(destination).await?;
         let auth = x_matrix(hs, method.as_str(), destination, path_and_query, body)?;
         let mut req = self
@@ -119,8 +132,7 @@ impl Client {
         }
         let span = tracing::debug_span!("federation_request", %destination, path = %path_and_query);
         let _enter = span.enter();
-        let response = req.send().await.map_err(|e| Self::remote_err(destination, e.to_string()))?;
-        read(destination, response).await
+        req.send().await.map_err(|e| Self::remote_err(destination, e.to_string()))
     }
 
     /// An unsigned request (the key API), where discovery says the server lives.
@@ -131,31 +143,57 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, FedError> {
+        let response = self.send_unsigned(method, destination, path, body).await?;
+        read(destination, response).await
+    }
+
+    /// An unsigned request; the answer, its body unread (legacy media).
+    pub async fn send_unsigned(
+        &self,
+        method: Method,
+        destination: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<reqwest::Response, FedError> {
         let target = self.target(destination).await?;
         let mut req = self.http.request(method, format!("{}{path}", target.base_url)).header("Host", &target.host);
         if let Some(body) = body {
             req = req.json(body);
         }
-        let response = req.send().await.map_err(|e| Self::remote_err(destination, e.to_string()))?;
-        read(destination, response).await
+        req.send().await.map_err(|e| Self::remote_err(destination, e.to_string()))
     }
 }
 
 impl Client {
-    /// A JSON `POST` to a URL outside federation (a push gateway): unsigned, and refused when
-    /// the host is an address of the IP blocklist (names are checked by the resolver).
-    pub async fn post_url(&self, url: &str, body: &Value) -> Result<Value, FedError> {
+    /// A URL outside federation, refused unless it is http(s), or when its host is an address
+    /// of the IP blocklist (names are checked by the resolver).
+    fn outside_url(&self, url: &str) -> Result<reqwest::Url, FedError> {
         let parsed = reqwest::Url::parse(url).map_err(|e| Self::remote_err(url, e.to_string()))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(Self::remote_err(url, "not an http(s) URL"));
         }
-        let host = parsed.host_str().unwrap_or_default().to_owned();
-        if let Some(ip) = ip_literal(&host).filter(|ip| self.discovery.overrides.blocked(*ip)) {
-            return Err(Self::remote_err(&host, format!("{ip} is in the outbound IP blocklist")));
+        let host = parsed.host_str().unwrap_or_default();
+        if let Some(ip) = ip_literal(host).filter(|ip| self.discovery.overrides.blocked(*ip)) {
+            return Err(Self::remote_err(host, format!("{ip} is in the outbound IP blocklist")));
         }
+        Ok(parsed)
+    }
+
+    /// A JSON `POST` to a URL outside federation (a push gateway), unsigned.
+    pub async fn post_url(&self, url: &str, body: &Value) -> Result<Value, FedError> {
+        let parsed = self.outside_url(url)?;
+        let host = parsed.host_str().unwrap_or_default().to_owned();
         let response =
             self.http.post(parsed).json(body).send().await.map_err(|e| Self::remote_err(&host, e.to_string()))?;
         read_at_most(&host, response, MAX_GATEWAY_RESPONSE_BYTES).await
+    }
+
+    /// A `GET` of a URL outside federation (where another server's media redirects to),
+    /// unsigned, no redirect followed; its body unread.
+    pub async fn get_url(&self, url: &str) -> Result<reqwest::Response, FedError> {
+        let parsed = self.outside_url(url)?;
+        let host = parsed.host_str().unwrap_or_default().to_owned();
+        self.http.get(parsed).send().await.map_err(|e| Self::remote_err(&host, e.to_string()))
     }
 }
 
@@ -173,7 +211,11 @@ async fn read(destination: &str, response: reqwest::Response) -> Result<Value, F
     read_at_most(destination, response, MAX_RESPONSE_BYTES).await
 }
 
-async fn read_at_most(destination: &str, mut response: reqwest::Response, limit: usize) -> Result<Value, FedError> {
+pub(crate) async fn read_at_most(
+    destination: &str,
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Value, FedError> {
     let status = response.status();
     let mut bytes = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| Client::remote_err(destination, e.to_string()))? {

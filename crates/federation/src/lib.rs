@@ -15,6 +15,7 @@ pub mod client;
 pub mod discovery;
 mod error;
 pub mod keys;
+pub mod media;
 pub mod network;
 pub mod policy;
 pub mod push;

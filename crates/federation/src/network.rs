@@ -7,7 +7,7 @@ use std::sync::Arc;
 use reqwest::Method;
 use ruma::signatures::PublicKeyMap;
 use serde_json::{Value, json};
-use tandem_core::network::{BoxFuture, Network, Request};
+use tandem_core::network::{BoxFuture, MediaDownload, Network, Request};
 
 use crate::Federation;
 
@@ -23,6 +23,19 @@ impl Network for Remote {
 
     fn verify_keys(&self, wanted: Vec<(String, Vec<String>)>, at: u64) -> BoxFuture<'_, PublicKeyMap> {
         Box::pin(async move { self.0.key_map(&wanted, at).await })
+    }
+
+    fn download_media(
+        &self,
+        destination: String,
+        media_id: String,
+        timeout_ms: u64,
+        file: std::path::PathBuf,
+        max_bytes: u64,
+    ) -> BoxFuture<'_, tandem_core::Result<MediaDownload>> {
+        Box::pin(
+            async move { crate::media::download(&self.0, &destination, &media_id, timeout_ms, &file, max_bytes).await },
+        )
     }
 }
 

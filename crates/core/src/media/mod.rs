@@ -3,11 +3,15 @@
 //! synced and renamed before its metadata commits, so an upload that was answered survives a
 //! crash whole. Each user's uploads count against a quota. A client may also create a media
 //! id first and upload its bytes later (spec v1.7, `POST /media/v1/create`): the id waits a
-//! day for them, and downloads of it wait for them a while.
+//! day for them, and downloads of it wait for them a while. Other servers' media are
+//! fetched on first request and kept (`remote.rs`).
 
+pub mod remote;
 pub mod thumbnails;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +38,73 @@ pub struct MediaInfo {
     pub size: u64,
     pub uploader: String,
     pub created_ts: u64,
+}
+
+/// A file of the media repository: an upload of this server, or a copy of another server's
+/// media.
+pub struct StoredMedia {
+    pub info: MediaInfo,
+    pub path: PathBuf,
+    /// Unique among all stored media; names its thumbnails.
+    file_id: String,
+}
+
+/// How a download may get its media.
+#[derive(Clone, Copy, Debug)]
+pub struct Fetch {
+    /// How long to wait for the bytes of a created id, or for another server's answer.
+    pub wait: Duration,
+    /// Whether another server's media not held yet is fetched (legacy `allow_remote`).
+    pub allow_remote: bool,
+    /// The largest media fetched from another server.
+    pub max_bytes: u64,
+}
+
+/// How long a download waits for media at most, whatever the client asks (Synapse's).
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// Types a browser may show inline without risk; anything else is served as an attachment.
+const INLINE_TYPES: &[&str] = &[
+    "text/plain",
+    "text/csv",
+    "application/json",
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/apng",
+    "image/avif",
+    "video/mp4",
+    "video/webm",
+    "video/ogg",
+    "audio/mp4",
+    "audio/webm",
+    "audio/ogg",
+    "audio/mpeg",
+    "audio/wav",
+    "audio/flac",
+];
+
+/// The `Content-Disposition` media are served with: inline only for types safe to show, with
+/// the file name (RFC 6266's `filename*` when it is not plain ASCII).
+pub fn disposition(content_type: &str, filename: Option<&str>) -> String {
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let disposition = if INLINE_TYPES.contains(&essence.as_str()) { "inline" } else { "attachment" };
+    let Some(name) = filename.filter(|n| !n.is_empty() && !n.chars().any(char::is_control)) else {
+        return disposition.to_owned();
+    };
+    if name.bytes().all(|b| b.is_ascii_graphic() || b == b' ') && !name.contains(['"', '\\']) {
+        return format!("{disposition}; filename=\"{name}\"");
+    }
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("{disposition}; filename*=utf-8''{encoded}")
 }
 
 /// An upload on its way in: the part file its bytes go to.
@@ -192,18 +263,35 @@ impl Homeserver {
         Ok(format!("mxc://{}/{}", self.server_name, upload.id))
     }
 
+    /// Media by its `mxc://` server and id: an upload of this server (waiting up to
+    /// `fetch.wait` for the bytes of a created id), or another server's, kept or fetched now.
+    pub async fn media(self: &Arc<Self>, server_name: &str, media_id: &str, fetch: Fetch) -> Result<StoredMedia> {
+        if server_name != self.server_name {
+            return self.remote_media(server_name, media_id, fetch).await;
+        }
+        let deadline = tokio::time::Instant::now() + fetch.wait.min(MAX_WAIT);
+        loop {
+            let id = media_id.to_owned();
+            match self.blocking(move |hs| hs.local_media(&id)).await {
+                Err(e) if e.kind == ErrorKind::NotYetUploaded && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// An upload of this server and the file holding its bytes.
-    pub fn media_file(&self, server_name: &str, media_id: &str) -> Result<(MediaInfo, PathBuf)> {
-        let not_found = || Error::not_found("Media not found");
-        if server_name != self.server_name || !valid_media_id(media_id) {
-            return Err(not_found());
+    pub fn local_media(&self, media_id: &str) -> Result<StoredMedia> {
+        if !valid_media_id(media_id) {
+            return Err(Error::not_found("Media not found"));
         }
         let Some(info) = self.get_json::<MediaInfo>(MEDIA, &key(&[media_id]))? else {
             if self.pending_media(media_id)?.is_some() {
                 return Err(Error::new(ErrorKind::NotYetUploaded, "The media has not been uploaded yet"));
             }
-            return Err(not_found());
+            return Err(Error::not_found("Media not found"));
         };
-        Ok((info, self.media_dir.join(media_id)))
+        Ok(StoredMedia { info, path: self.media_dir.join(media_id), file_id: media_id.to_owned() })
     }
 }

@@ -1,4 +1,4 @@
-//! Thumbnails of uploaded images: made on first request, in the sizes Synapse makes by
+//! Thumbnails of stored images (uploads, and other servers' media kept here): made on first request, in the sizes Synapse makes by
 //! default (crops of 32×32 and 96×96, scales within 320×240, 640×480 and 800×600), stored
 //! beside the original and served again from there. JPEG and WebP become JPEG thumbnails,
 //! PNG and GIF become PNG, as in Synapse. An image of more pixels than [`MAX_PIXELS`] (read from
@@ -12,8 +12,8 @@ use image::imageops::FilterType;
 use image::{ImageFormat, ImageReader, Limits};
 use serde::{Deserialize, Serialize};
 
-use super::MediaInfo;
-use crate::error::{Error, Result};
+use super::{MediaInfo, StoredMedia};
+use crate::error::{Error, ErrorKind, Result};
 use crate::server::Homeserver;
 use crate::tables::{MEDIA_THUMBNAILS, key};
 
@@ -29,12 +29,32 @@ pub enum Method {
     Scale,
 }
 
+/// A thumbnail request's box and method as a client or server gave them: both dimensions
+/// present and positive, the method `crop` or `scale` (the default).
+pub fn requested(width: Option<u32>, height: Option<u32>, method: Option<&str>) -> Result<(u32, u32, Method)> {
+    let dimension = |name: &str, v: Option<u32>| -> Result<u32> {
+        let v =
+            v.ok_or_else(|| Error::new(ErrorKind::MissingParam, format!("Missing integer query parameter '{name}'")))?;
+        if v == 0 {
+            return Err(Error::new(ErrorKind::InvalidParam, format!("'{name}' must be a positive integer")));
+        }
+        Ok(v)
+    };
+    let (width, height) = (dimension("width", width)?, dimension("height", height)?);
+    let method = match method {
+        None | Some("scale") => Method::Scale,
+        Some("crop") => Method::Crop,
+        Some(other) => return Err(Error::new(ErrorKind::InvalidParam, format!("Unknown thumbnail method {other:?}"))),
+    };
+    Ok((width, height, method))
+}
+
 const CROPS: &[(u32, u32)] = &[(32, 32), (96, 96)];
 const SCALES: &[(u32, u32)] = &[(320, 240), (640, 480), (800, 600)];
 
 /// The spec's answer for media the server cannot thumbnail: 400, as Synapse answers.
 fn cannot() -> Error {
-    Error::new(crate::error::ErrorKind::Unknown, "Cannot generate a thumbnail of this media")
+    Error::new(ErrorKind::Unknown, "Cannot generate a thumbnail of this media")
 }
 
 /// A stored thumbnail.
@@ -63,27 +83,28 @@ fn output_format(content_type: &str) -> Option<ImageFormat> {
 }
 
 impl Homeserver {
-    /// The thumbnail of a local upload for a `width`×`height` box, made now if it was not
-    /// before, and its file.
+    /// The thumbnail of stored media for a `width`×`height` box, made now if it was not
+    /// before, and its file (beside the original).
     pub fn thumbnail(
         &self,
-        server_name: &str,
-        media_id: &str,
+        media: &StoredMedia,
         width: u32,
         height: u32,
         method: Method,
     ) -> Result<(Thumbnail, PathBuf)> {
-        let (info, original) = self.media_file(server_name, media_id)?;
-        let format = output_format(&info.content_type).ok_or_else(cannot)?;
+        let format = output_format(&media.info.content_type).ok_or_else(cannot)?;
         let (w, h) = size_for(method, width, height);
         let name = format!("{w}x{h}-{}", if method == Method::Crop { "crop" } else { "scale" });
-        let path = self.media_dir.join(format!("{media_id}.{name}"));
-        if let Some(t) = self.get_json::<Thumbnail>(MEDIA_THUMBNAILS, &key(&[media_id, &name]))? {
+        let mut path = media.path.clone().into_os_string();
+        path.push(format!(".{name}"));
+        let path = PathBuf::from(path);
+        let id = key(&[&media.file_id, &name]);
+        if let Some(t) = self.get_json::<Thumbnail>(MEDIA_THUMBNAILS, &id)? {
             return Ok((t, path));
         }
-        let thumbnail = make(&info, &original, &path, w, h, method, format)?;
+        let thumbnail = make(&media.info, &media.path, &path, w, h, method, format)?;
         self.write(|txn| {
-            txn.put_json(MEDIA_THUMBNAILS, key(&[media_id, &name]), &thumbnail);
+            txn.put_json(MEDIA_THUMBNAILS, id, &thumbnail);
             Ok(())
         })?;
         Ok((thumbnail, path))
@@ -170,13 +191,13 @@ mod tests {
         bomb.extend_from_slice(&100_000u32.to_be_bytes());
         bomb.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
         let id = upload(&hs, &bomb, "image/png");
-        let err = hs.thumbnail(hs.server_name(), &id, 32, 32, Method::Crop).unwrap_err();
+        let err = hs.thumbnail(&hs.local_media(&id).unwrap(), 32, 32, Method::Crop).unwrap_err();
         assert_eq!(err.kind.status_and_errcode(), (400, "M_UNKNOWN"));
 
         let mut png = Cursor::new(Vec::new());
         image::DynamicImage::new_rgb8(640, 200).write_to(&mut png, ImageFormat::Png).unwrap();
         let id = upload(&hs, png.get_ref(), "image/png");
-        let (t, path) = hs.thumbnail(hs.server_name(), &id, 300, 200, Method::Scale).unwrap();
+        let (t, path) = hs.thumbnail(&hs.local_media(&id).unwrap(), 300, 200, Method::Scale).unwrap();
         assert_eq!((t.width, t.height, t.content_type.as_str()), (320, 100, "image/png"));
         assert_eq!(std::fs::metadata(path).unwrap().len(), t.size);
     }

@@ -70,9 +70,13 @@ pub const PRESENCE: Table = Table("presence");
 pub const MEDIA: Table = Table("media");
 /// media id → the creator and expiry of a media id created for a later upload.
 pub const MEDIA_PENDING: Table = Table("media_pending");
-/// media id, size and method (`96x96-crop`) → a [`crate::media::thumbnails::Thumbnail`],
-/// its bytes in the file `<media id>.<size and method>`.
+/// file id (a local media id, or `r` and a remote copy's file), size and method
+/// (`96x96-crop`) → a [`crate::media::thumbnails::Thumbnail`], its bytes in the file
+/// `<original's file>.<size and method>`.
 pub const MEDIA_THUMBNAILS: Table = Table("media_thumbnails");
+/// server name, media id → another server's media kept here: its metadata and the name of its
+/// file in `media/remote/`.
+pub const MEDIA_REMOTE: Table = Table("media_remote");
 /// user_id → bytes of media the user uploaded (JSON number), for the upload quota.
 pub const MEDIA_USAGE: Table = Table("media_usage");
 /// destination server, stream position → [`crate::outbox::Outgoing`]: what each server has yet
@@ -151,6 +155,7 @@ pub const ALL: &[Table] = &[
     REPORTS,
     MEDIA_PENDING,
     MEDIA_THUMBNAILS,
+    MEDIA_REMOTE,
 ];
 
 /// A key of strings, each terminated, so that any leading run of them is a scan prefix.

@@ -4,6 +4,7 @@
 mod events;
 mod hierarchy;
 mod keys;
+mod media;
 mod membership;
 mod query;
 mod send;
@@ -16,6 +17,8 @@ use axum::response::IntoResponse;
 
 use crate::{FedError, Federation};
 
+pub(crate) use membership::{decode, query_values};
+
 pub fn router(fed: Arc<Federation>) -> Router {
     Router::new()
         .merge(keys::routes())
@@ -25,6 +28,7 @@ pub fn router(fed: Arc<Federation>) -> Router {
         .merge(query::routes())
         .merge(hierarchy::routes())
         .merge(user::routes())
+        .merge(media::routes())
         .with_state(fed)
         .layer(axum::middleware::from_fn(trace::request_span))
 }
