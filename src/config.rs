@@ -18,6 +18,8 @@ pub struct Config {
     pub registration_shared_secret: Option<String>,
     pub max_request_size: u64,
     pub media_quota_per_user: u64,
+    /// Whether `/preview_url` fetches the pages users link to.
+    pub url_previews: bool,
     pub public_base_url: Option<String>,
     pub rate_limit_message_per_second: f64,
     pub rate_limit_message_burst: f64,
@@ -124,6 +126,7 @@ impl Default for Config {
             registration_shared_secret: None,
             max_request_size: 50 * 1024 * 1024,
             media_quota_per_user: 10 * 1024 * 1024 * 1024,
+            url_previews: true,
             public_base_url: None,
             rate_limit_message_per_second: 0.2,
             rate_limit_message_burst: 10.0,
@@ -168,6 +171,11 @@ max_request_size = 52428800
 # The most bytes of media one user may upload in all (10 GiB); 0 for no limit. Uploads past
 # it get M_RESOURCE_LIMIT_EXCEEDED.
 media_quota_per_user = 10737418240
+
+# Link previews (/preview_url): the server fetches the pages users link to and their images,
+# through the outbound IP blocklist of [federation] (so never this server's own network).
+# Turn off where the server must not fetch what users link to.
+url_previews = true
 
 # The URL clients should use, announced in /.well-known/matrix/client
 # (default: http:// and the address the client reached this server at).

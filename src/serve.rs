@@ -121,6 +121,9 @@ async fn serve(config: Config, exit_on_stdin_eof: bool) -> Result<(), String> {
     let mut app = tandem_client_api::router(hs.clone(), api_config(&config));
     let mut federation_app = None;
     tandem_federation::push::start(hs.clone(), &federation_config(&config)).map_err(|e| e.to_string())?;
+    if config.url_previews {
+        tandem_federation::web::install(&hs, &federation_config(&config)).map_err(|e| e.to_string())?;
+    }
     if config.federation.enabled {
         let fed =
             tandem_federation::Federation::start(hs.clone(), federation_config(&config)).map_err(|e| e.to_string())?;

@@ -7,7 +7,6 @@ use std::process::{Child, Command, Stdio};
 use serde_json::{Value, json};
 
 use crate::http::request;
-use crate::server::{Server, server};
 
 pub struct Gateway {
     child: Child,
@@ -69,34 +68,5 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// The server under test, able to reach a gateway on loopback: the external server as it is
-/// (the Synapse of CI allows loopback), or a Tandem of the test's own with no outbound IP
-/// blocklist (the suite's Tandem keeps the default, which blocks loopback).
-pub enum PushServer {
-    Own(Server),
-    Shared(&'static Server),
-}
-
-impl PushServer {
-    pub fn start() -> PushServer {
-        if std::env::var_os("TANDEM_CONFORMANCE_URL").is_some() {
-            PushServer::Shared(server())
-        } else {
-            PushServer::Own(Server::spawn_tandem(&[("TANDEM_FEDERATION__IP_RANGE_BLOCKLIST", "[]")]))
-        }
-    }
-}
-
-impl std::ops::Deref for PushServer {
-    type Target = Server;
-
-    fn deref(&self) -> &Server {
-        match self {
-            PushServer::Own(s) => s,
-            PushServer::Shared(s) => s,
-        }
     }
 }

@@ -183,3 +183,33 @@ impl Drop for Server {
         }
     }
 }
+
+/// The server under test, able to reach IPv4 loopback (a push gateway, a web site to preview)
+/// and nothing else: the external server as it is (the Synapse of CI blocks everything but
+/// 127.0.0.0/8), or a Tandem of the test's own whose outbound IP blocklist is all of IPv6 (the
+/// suite's Tandem keeps the default, which blocks loopback).
+pub enum LoopbackServer {
+    Own(Server),
+    Shared(&'static Server),
+}
+
+impl LoopbackServer {
+    pub fn start() -> LoopbackServer {
+        if std::env::var_os("TANDEM_CONFORMANCE_URL").is_some() {
+            LoopbackServer::Shared(server())
+        } else {
+            LoopbackServer::Own(Server::spawn_tandem(&[("TANDEM_FEDERATION__IP_RANGE_BLOCKLIST", "[\"::/0\"]")]))
+        }
+    }
+}
+
+impl std::ops::Deref for LoopbackServer {
+    type Target = Server;
+
+    fn deref(&self) -> &Server {
+        match self {
+            LoopbackServer::Own(s) => s,
+            LoopbackServer::Shared(s) => s,
+        }
+    }
+}

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tandem_conformance::push_gateway::{Gateway, PushServer};
+use tandem_conformance::push_gateway::Gateway;
+use tandem_conformance::server::LoopbackServer;
 use tandem_conformance::{User, eventually, unique};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -42,7 +43,7 @@ fn notification_of(gateway: &Gateway, event_id: &str) -> Value {
 
 #[test]
 fn pushers_are_set_replaced_and_removed() {
-    let s = PushServer::start();
+    let s = LoopbackServer::start();
     let gateway = Gateway::start();
     let bob = s.register("pushbob");
     let carol = s.register("pushcarol");
@@ -83,7 +84,7 @@ fn pushers_are_set_replaced_and_removed() {
 
 #[test]
 fn bad_pushers_are_refused() {
-    let s = PushServer::start();
+    let s = LoopbackServer::start();
     let gateway = Gateway::start();
     let bob = s.register("badpusher");
     let mut no_data = pusher(&gateway, "k1", None);
@@ -108,7 +109,7 @@ fn bad_pushers_are_refused() {
 /// room; Bob's phone gets each with its counts, then a badge of 0 once Bob has read.
 #[test]
 fn messages_and_mentions_reach_the_gateway_and_reading_clears_the_badge() {
-    let s = PushServer::start();
+    let s = LoopbackServer::start();
     let gateway = Gateway::start();
     let alice = s.register("pusha");
     let bob = s.register("pushb");
@@ -218,7 +219,7 @@ fn messages_and_mentions_reach_the_gateway_and_reading_clears_the_badge() {
 
 #[test]
 fn event_id_only_pushers_get_ids_and_counts_only() {
-    let s = PushServer::start();
+    let s = LoopbackServer::start();
     let gateway = Gateway::start();
     let alice = s.register("idonlya");
     let bob = s.register("idonlyb");
@@ -235,7 +236,7 @@ fn event_id_only_pushers_get_ids_and_counts_only() {
 
 #[test]
 fn a_rejected_pushkey_removes_the_pusher() {
-    let s = PushServer::start();
+    let s = LoopbackServer::start();
     let gateway = Gateway::start();
     let alice = s.register("rejecta");
     let bob = s.register("rejectb");
@@ -256,7 +257,7 @@ fn a_rejected_pushkey_removes_the_pusher() {
 /// answered may be removed by it, so both pushers stay and the pushes go on.
 #[test]
 fn a_gateway_cannot_remove_pushers_it_was_not_sent() {
-    let s = PushServer::start();
+    let s = LoopbackServer::start();
     let gateway = Gateway::start();
     let alice = s.register("hostilegwa");
     let bob = s.register("hostilegwb");
@@ -279,9 +280,9 @@ fn a_gateway_cannot_remove_pushers_it_was_not_sent() {
 /// the push is sent after the restart, once.
 #[test]
 fn pushes_survive_a_restart_and_are_sent_once() {
-    let s = PushServer::start();
+    let s = LoopbackServer::start();
     // Restarting an external server would cut off the tests running beside this one.
-    if !matches!(s, PushServer::Own(_)) {
+    if !matches!(s, LoopbackServer::Own(_)) {
         eprintln!("skipped: needs a server of its own to restart");
         return;
     }

@@ -7,7 +7,8 @@
 
 use std::process::Command;
 
-use tandem_conformance::push_gateway::{Gateway, PushServer};
+use tandem_conformance::push_gateway::Gateway;
+use tandem_conformance::server::LoopbackServer;
 use tandem_conformance::{Server, server};
 
 fn sdk_flow(name: &str) {
@@ -70,7 +71,7 @@ fn element_x_qr_verification() {
 /// the push gateway with the badge count, which reading both rooms brings to 0.
 #[test]
 fn element_x_push_notifications() {
-    let s = PushServer::start();
+    let s = LoopbackServer::start();
     let gateway = Gateway::start();
     sdk_flow_on(&s, "push", &[("TANDEM_PUSH_GATEWAY", &gateway.addr)]);
 }

@@ -33,6 +33,23 @@ pub(crate) fn routes() -> Router<Api> {
         .route("/_matrix/media/v3/download/{server}/{id}", get(download_legacy))
         .route("/_matrix/media/v3/download/{server}/{id}/{filename}", get(download_legacy_named))
         .route("/_matrix/media/v3/thumbnail/{server}/{id}", get(thumbnail_legacy))
+        .route("/_matrix/client/v1/media/preview_url", get(preview_url))
+        .route("/_matrix/media/v3/preview_url", get(preview_url))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PreviewQuery {
+    url: Option<String>,
+    /// The time the client would like a preview of; previews are of now.
+    #[allow(dead_code)]
+    ts: Option<u64>,
+}
+
+/// `GET /preview_url`: the Open Graph object of a page (both paths need a token).
+async fn preview_url(State(api): State<Api>, auth: Auth, Q(q): Q<PreviewQuery>) -> ApiResult<Json<Value>> {
+    let url = q.url.ok_or_else(|| MatrixError::missing_param("Missing string query parameter 'url'"))?;
+    Ok(Json(api.hs.preview_url(&auth.user_id, &url).await?))
 }
 
 async fn config(State(api): State<Api>, _auth: Auth) -> Json<Value> {

@@ -90,7 +90,36 @@ pub trait Network: Send + Sync {
     ) -> BoxFuture<'_, Result<MediaDownload>>;
 }
 
+/// A page fetched from the web (outside federation): where it ended up after redirects, its
+/// type and its body.
+#[derive(Clone, Debug)]
+pub struct WebPage {
+    pub url: String,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// Requests to the web outside federation (URL previews), installed whether or not the
+/// server federates. Every hop goes through the outbound IP blocklist.
+pub trait Web: Send + Sync {
+    /// `GET url`, following at most a few redirects, reading at most `max_bytes` of the body
+    /// (more is [`ErrorKind::RemoteTooLarge`]); a status other than 2xx is an error.
+    fn get(&self, url: String, max_bytes: usize) -> BoxFuture<'_, Result<WebPage>>;
+}
+
 impl Homeserver {
+    /// Installs the client for the web outside federation. Without one, URL previews fail.
+    pub fn set_web(&self, web: Arc<dyn Web>) {
+        let _ = self.web.set(web);
+    }
+
+    pub(crate) fn web(&self) -> Result<Arc<dyn Web>> {
+        self.web
+            .get()
+            .cloned()
+            .ok_or_else(|| Error::new(ErrorKind::Forbidden, "URL previews are disabled on this server"))
+    }
+
     /// Installs the federation layer. Without one, everything remote fails with `M_FORBIDDEN`.
     pub fn set_network(&self, network: Arc<dyn Network>) {
         let _ = self.network.set(network);

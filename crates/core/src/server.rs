@@ -60,6 +60,9 @@ pub struct Homeserver {
     pub(crate) push_owners: Mutex<std::collections::BTreeSet<crate::push::pushers::PusherId>>,
     pub(crate) push_wake: tokio::sync::Notify,
     pub(crate) network: std::sync::OnceLock<Arc<dyn crate::network::Network>>,
+    pub(crate) web: std::sync::OnceLock<Arc<dyn crate::network::Web>>,
+    /// URL previews made lately, by URL, with when they were made.
+    pub(crate) previews: Mutex<lru::LruCache<String, (u64, Arc<serde_json::Value>)>>,
     /// The received PDU pipeline's locks.
     pub(crate) inbound: crate::inbound::Inbound,
 }
@@ -133,6 +136,8 @@ impl Homeserver {
             push_owners: Mutex::new(Default::default()),
             push_wake: tokio::sync::Notify::new(),
             network: std::sync::OnceLock::new(),
+            web: std::sync::OnceLock::new(),
+            previews: Mutex::new(lru::LruCache::new(crate::media::preview::CACHED_PREVIEWS)),
             inbound: Default::default(),
             db,
             key,

@@ -21,6 +21,7 @@ pub mod policy;
 pub mod push;
 pub mod sender;
 pub mod server;
+pub mod web;
 
 use std::sync::Arc;
 

@@ -6,6 +6,7 @@
 //! day for them, and downloads of it wait for them a while. Other servers' media are
 //! fetched on first request and kept (`remote.rs`).
 
+pub mod preview;
 pub mod remote;
 pub mod thumbnails;
 
