@@ -253,3 +253,29 @@ fn older_servers_are_asked_at_the_legacy_path_and_redirects_followed() {
     assert_eq!(got.status, 200, "{:?}", got.body);
     assert_eq!(got.raw, png);
 }
+
+/// The same through the Rust SDK Element X is built on (`conformance/sdk`): an image uploaded
+/// by a user of one server loads, whole and as a thumbnail, for a user of the other, Tandem to
+/// Synapse and Synapse to Tandem. `scripts/test` builds the SDK check and names it in
+/// `TANDEM_SDK_CHECK`.
+#[test]
+fn element_x_loads_images_of_other_servers() {
+    let Some(bin) = std::env::var_os("TANDEM_SDK_CHECK") else {
+        eprintln!("skipped: TANDEM_SDK_CHECK not set (scripts/test builds conformance/sdk and sets it)");
+        return;
+    };
+    let peers = [Peer::start(Kind::Tandem, None), Peer::start(Kind::Synapse, None)];
+    let url = |p: &Peer| format!("http://{}", p.server.addr());
+    for (a, b) in [(&peers[0], &peers[1]), (&peers[1], &peers[0])] {
+        let out =
+            std::process::Command::new(&bin).args(["media", &url(a), &url(b)]).output().expect("run the sdk check");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.trim_end().ends_with("ok"),
+            "the SDK's media flow failed from {:?} to {:?}:\n{stdout}\n{}",
+            a.kind,
+            b.kind,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -17,6 +17,7 @@
 mod account;
 mod directory;
 mod e2ee;
+mod media;
 mod membership;
 mod messages;
 mod push;
@@ -80,6 +81,10 @@ async fn main() -> Result<()> {
             let (a, b) = (args.get(1).context("URL_A")?, args.get(2).context("URL_B")?);
             e2ee::run(a, b).await?;
         }
+        Some("media") => {
+            let (a, b) = (args.get(1).context("URL_A")?, args.get(2).context("URL_B")?);
+            media::run(a, b).await?;
+        }
         Some("flows") => {
             let url = args.get(1).context("usage: tandem-sdk-check flows URL [FLOW...]")?;
             let chosen: Vec<&str> =
@@ -90,7 +95,7 @@ async fn main() -> Result<()> {
             }
         }
         Some(url) => chat(url).await?,
-        None => bail!("usage: tandem-sdk-check BASE_URL | e2ee URL_A URL_B | flows URL [FLOW...]"),
+        None => bail!("usage: tandem-sdk-check BASE_URL | e2ee URL_A URL_B | media URL_A URL_B | flows URL [FLOW...]"),
     }
     println!("ok");
     Ok(())
