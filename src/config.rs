@@ -273,7 +273,11 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        let figment = figment.merge(Env::prefixed("TANDEM_").split("__"));
+        // A variable naming no key (a script's TANDEM_BIN) is someone else's: warned about by
+        // `unknown_environment`, not taken.
+        let known = known_keys();
+        let env = Env::prefixed("TANDEM_").split("__").filter(move |key| names_a_key(&known, key.as_str()));
+        let figment = figment.merge(env);
         let config: Config = figment.extract().map_err(|e| {
             let errors: Vec<String> = e.into_iter().map(|e| describe(&figment, &e)).collect();
             ConfigError(errors.join("\n"))
@@ -349,6 +353,74 @@ impl Config {
     }
 }
 
+/// The keys a configuration has, as the defaults serialize them.
+fn known_keys() -> serde_json::Value {
+    serde_json::to_value(Config::default()).unwrap_or_default()
+}
+
+/// Whether an environment key (`federation__verify_tls`, the prefix stripped; figment's filter
+/// sees it as `federation.verify_tls`) names a key of the configuration. Below a table that is empty by default (`well_known_client`) any key is
+/// taken.
+fn names_a_key(known: &serde_json::Value, env_key: &str) -> bool {
+    let mut at = known;
+    for part in env_key.to_ascii_lowercase().replace("__", ".").split('.') {
+        match at.as_object() {
+            Some(table) if table.is_empty() => return true,
+            Some(table) => match table.get(part) {
+                Some(next) => at = next,
+                None => return false,
+            },
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The `TANDEM_*` environment variables that name no configuration key, which are not taken.
+pub fn unknown_environment() -> Vec<String> {
+    let known = known_keys();
+    std::env::vars()
+        .filter_map(|(k, _)| k.strip_prefix("TANDEM_").map(|rest| (k.clone(), rest.to_owned())))
+        .filter(|(_, rest)| !names_a_key(&known, rest))
+        .map(|(k, _)| k)
+        .collect()
+}
+
+impl Config {
+    /// The configuration as TOML, with its secrets masked (`tandem check-config`).
+    pub fn to_masked_toml(&self) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        for path in [
+            &["registration_shared_secret"][..],
+            &["registration_tokens"],
+            &["turn", "shared_secret"],
+            &["turn", "password"],
+        ] {
+            let (last, parents) = path.split_last().expect("a path");
+            let mut at = &mut value;
+            for p in parents {
+                at = &mut at[*p];
+            }
+            if let Some(v) = at.get_mut(*last) {
+                *v = match v {
+                    serde_json::Value::Null => serde_json::Value::Null,
+                    serde_json::Value::Array(a) => serde_json::json!(vec!["********"; a.len()]),
+                    _ => serde_json::json!("********"),
+                };
+            }
+        }
+        // TOML has no null: unset keys are left out, as in a file.
+        fn drop_nulls(v: &mut serde_json::Value) {
+            if let Some(map) = v.as_object_mut() {
+                map.retain(|_, v| !v.is_null());
+                map.values_mut().for_each(drop_nulls);
+            }
+        }
+        drop_nulls(&mut value);
+        toml::to_string(&value).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
+    }
+}
+
 /// "config key `listen` = "nope" (from …): invalid socket address syntax".
 fn describe(figment: &Figment, e: &figment::Error) -> String {
     let key = e.path.join(".");
@@ -383,6 +455,28 @@ fn valid_server_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_variables_naming_no_key_are_not_taken() {
+        let known = known_keys();
+        for key in [
+            "server_name",
+            "federation__verify_tls",
+            "FEDERATION__IP_RANGE_BLOCKLIST",
+            "well_known_client__x",
+            "turn.password",
+        ] {
+            assert!(names_a_key(&known, key), "{key}");
+        }
+        for key in ["bin", "federation__nope", "conformance_url", "server_name__x"] {
+            assert!(!names_a_key(&known, key), "{key}");
+        }
+        let mut config = Config { registration_shared_secret: Some("hunter2".into()), ..Default::default() };
+        config.turn.password = Some("s3cret".into());
+        let shown = config.to_masked_toml();
+        assert!(!shown.contains("hunter2") && !shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("server_name = \"localhost\""), "{shown}");
+    }
 
     #[test]
     fn the_template_is_the_defaults() {

@@ -37,6 +37,12 @@ enum Command {
     },
     /// Print a configuration file documenting every key at its default.
     GenerateConfig,
+    /// Check a configuration (the file, then `TANDEM_*` variables) and print it as the server
+    /// would run with it, secrets masked.
+    CheckConfig {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Create a user on a stopped server.
     CreateUser {
         /// The localpart (`alice` for @alice:server_name).
@@ -59,7 +65,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    for name in config::unknown_environment() {
+        eprintln!("tandem: warning: the environment variable {name} names no configuration key; ignored");
+    }
     match Cli::parse().command {
+        Command::CheckConfig { config } => {
+            let Some(config) = load(config) else { return ExitCode::from(2) };
+            print!("{}", config.to_masked_toml());
+            ExitCode::SUCCESS
+        }
         Command::GenerateConfig => {
             print!("{}", config::TEMPLATE);
             ExitCode::SUCCESS

@@ -21,8 +21,14 @@ fn tandem() -> Command {
 /// Starts `tandem serve` on a free port in `data`; returns the child and its address, read
 /// from its "listening on" log line.
 fn start(data: &Path) -> (Child, String) {
+    start_with(data, &[])
+}
+
+/// [`start`] with these environment variables too.
+fn start_with(data: &Path, env: &[(&str, &str)]) -> (Child, String) {
     let mut child = tandem()
         .args(["serve"])
+        .envs(env.iter().copied())
         .env("TANDEM_DATA_DIR", data)
         .env("TANDEM_LISTEN", "127.0.0.1:0")
         .stderr(Stdio::piped())
@@ -130,6 +136,31 @@ fn bad_configuration_is_refused_with_the_key_and_a_non_zero_exit() {
         assert!(stderr.contains(key), "{env:?} {file:?}: {stderr}");
     }
     assert!(!dir.path().join("never").exists(), "a refused configuration created the data directory");
+}
+
+/// A `TANDEM_*` variable naming no key (a script's `TANDEM_BIN`) is warned about and left
+/// alone: the server starts; `check-config` prints what it runs with, secrets masked, and the
+/// nested keys the environment set.
+#[test]
+fn unknown_environment_variables_are_warned_about_and_check_config_shows_the_rest() {
+    let out = tandem()
+        .arg("check-config")
+        .env("TANDEM_BIN", "/usr/local/bin/tandem")
+        .env("TANDEM_SERVER_NAME", "example.org")
+        .env("TANDEM_REGISTRATION_SHARED_SECRET", "hunter2")
+        .env("TANDEM_FEDERATION__VERIFY_TLS", "false")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("TANDEM_BIN"), "{stderr}");
+    assert!(stdout.contains("server_name = \"example.org\""), "{stdout}");
+    assert!(stdout.contains("verify_tls = false"), "{stdout}");
+    assert!(!stdout.contains("hunter2") && stdout.contains("registration_shared_secret = \"********\""), "{stdout}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let (child, _) = start_with(dir.path(), &[("TANDEM_BIN", "/usr/local/bin/tandem")]);
+    assert!(stop(child).success());
 }
 
 #[test]
