@@ -120,19 +120,10 @@ impl Client {
         path_and_query: &str,
         body: Option<&Value>,
     ) -> Result<reqwest::Response, FedError> {
-        let target = self.target(destination).await?;
         let auth = x_matrix(hs, method.as_str(), destination, path_and_query, body)?;
-        let mut req = self
-            .http
-            .request(method, format!("{}{path_and_query}", target.base_url))
-            .header("Host", &target.host)
-            .header("Authorization", auth);
-        if let Some(body) = body {
-            req = req.json(body);
-        }
         let span = tracing::debug_span!("federation_request", %destination, path = %path_and_query);
         let _enter = span.enter();
-        req.send().await.map_err(|e| Self::remote_err(destination, e.to_string()))
+        self.send(method, destination, path_and_query, body, Some(auth)).await
     }
 
     /// An unsigned request (the key API), where discovery says the server lives.
@@ -155,8 +146,24 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<reqwest::Response, FedError> {
+        self.send(method, destination, path, body, None).await
+    }
+
+    /// A request where discovery says `destination` lives, with this `Authorization`.
+    async fn send(
+        &self,
+        method: Method,
+        destination: &str,
+        path_and_query: &str,
+        body: Option<&Value>,
+        authorization: Option<String>,
+    ) -> Result<reqwest::Response, FedError> {
         let target = self.target(destination).await?;
-        let mut req = self.http.request(method, format!("{}{path}", target.base_url)).header("Host", &target.host);
+        let mut req =
+            self.http.request(method, format!("{}{path_and_query}", target.base_url)).header("Host", &target.host);
+        if let Some(auth) = authorization {
+            req = req.header("Authorization", auth);
+        }
         if let Some(body) = body {
             req = req.json(body);
         }
@@ -217,13 +224,9 @@ pub(crate) async fn read_at_most(
     limit: usize,
 ) -> Result<Value, FedError> {
     let status = response.status();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| Client::remote_err(destination, e.to_string()))? {
-        if bytes.len() + chunk.len() > limit {
-            return Err(Client::remote_err(destination, format!("the answer is larger than {limit} bytes")));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
+    let Some(bytes) = read_bytes(destination, &mut response, limit).await? else {
+        return Err(Client::remote_err(destination, format!("the answer is larger than {limit} bytes")));
+    };
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if status.is_success() {
         return Ok(body);
@@ -234,6 +237,22 @@ pub(crate) async fn read_at_most(
         errcode: body.get("errcode").and_then(Value::as_str).map(str::to_owned),
         message: body.get("error").and_then(Value::as_str).unwrap_or("request failed").to_owned(),
     })
+}
+
+/// A body read whole; `None` once it passes `limit` bytes (the rest is never read).
+pub(crate) async fn read_bytes(
+    destination: &str,
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, FedError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| Client::remote_err(destination, e.to_string()))? {
+        if bytes.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Some(bytes))
 }
 
 /// The `Authorization` header of a request: this server's signature over the method, the

@@ -9,7 +9,7 @@ use reqwest::header::{CONTENT_TYPE, LOCATION};
 use tandem_core::network::{BoxFuture, Web, WebPage};
 use tandem_core::{Error, ErrorKind, Homeserver};
 
-use crate::client::Client;
+use crate::client::{Client, read_bytes};
 use crate::{FedError, FederationConfig};
 
 /// Redirects followed from one URL (a link shortener, then http to https, then a login wall).
@@ -51,13 +51,8 @@ impl Web for Outbound {
                 if response.content_length().is_some_and(|n| n > max_bytes as u64) {
                     return Err(too_large(max_bytes));
                 }
-                let mut body = Vec::new();
-                while let Some(chunk) = response.chunk().await.map_err(|e| failed(&url, e))? {
-                    if body.len() + chunk.len() > max_bytes {
-                        return Err(too_large(max_bytes));
-                    }
-                    body.extend_from_slice(&chunk);
-                }
+                let body = read_bytes(&url, &mut response, max_bytes).await.map_err(|e| failed(&url, e))?;
+                let body = body.ok_or_else(|| too_large(max_bytes))?;
                 return Ok(WebPage { url, content_type, body });
             }
             Err(failed(&url, "too many redirects"))
